@@ -1,0 +1,3 @@
+module github.com/otafleet/ota
+
+go 1.26.0
