@@ -33,17 +33,17 @@ var (
 		"unchanged/x.json": {Data: "{}\n"},
 	}
 	treeV2 = memsource.Tree{
-		"main.py":             {Data: "print('v2')\n"},
-		"lib/util.py":         {Data: "def f(): return 2\n"},
-		"lib/new/deep/n.py":   {Data: "new\n"},
-		"run.sh":              {Data: "#!/bin/sh\necho v2\n", Mode: 0o100755},
-		"mode.sh":             {Data: "same bytes\n", Mode: 0o100755},
-		"becomes_dir/inside":  {Data: "now a folder\n"},
-		"becomes_file":        {Data: "now a file\n"},
-		"link":                {Data: "lib/util.py", Mode: 0o120000},
-		"empty.txt":           {Data: ""},
-		"new_empty":           {Data: ""},
-		"unchanged/x.json":    {Data: "{}\n"},
+		"main.py":            {Data: "print('v2')\n"},
+		"lib/util.py":        {Data: "def f(): return 2\n"},
+		"lib/new/deep/n.py":  {Data: "new\n"},
+		"run.sh":             {Data: "#!/bin/sh\necho v2\n", Mode: 0o100755},
+		"mode.sh":            {Data: "same bytes\n", Mode: 0o100755},
+		"becomes_dir/inside": {Data: "now a folder\n"},
+		"becomes_file":       {Data: "now a file\n"},
+		"link":               {Data: "lib/util.py", Mode: 0o120000},
+		"empty.txt":          {Data: ""},
+		"new_empty":          {Data: ""},
+		"unchanged/x.json":   {Data: "{}\n"},
 		"ünïcødé/файл 1.txt": {Data: "unicode\n"},
 	}
 )

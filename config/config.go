@@ -266,7 +266,9 @@ var (
 
 func (c *Config) validate() []string {
 	var p []string
-	bad := func(key, format string, a ...any) { p = append(p, fmt.Sprintf("key %q: ", key)+fmt.Sprintf(format, a...)) }
+	bad := func(key, format string, a ...any) {
+		p = append(p, fmt.Sprintf("key %q: ", key)+fmt.Sprintf(format, a...))
+	}
 	switch c.Source {
 	case "github":
 		for key, v := range map[string]string{"owner": c.Owner, "repo": c.Repo} {

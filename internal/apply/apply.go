@@ -381,7 +381,7 @@ func exists(fsys fsx.FS, p string) bool {
 
 type syncSet map[string]bool
 
-func newSyncSet() syncSet     { return syncSet{} }
+func newSyncSet() syncSet      { return syncSet{} }
 func (s syncSet) add(d string) { s[d] = true }
 
 // sync fsyncs every folder in the set, deepest first, and empties the set.
