@@ -339,9 +339,11 @@ func (f *FS) OpenFile(name string, flag int, perm fs.FileMode) (fsx.File, error)
 	return &file{fs: f, n: n, name: name, rd: rd, wr: wr, app: flag&os.O_APPEND != 0}, nil
 }
 
-// Rename renames oldname to newname, atomically replacing a file or an empty
-// directory at newname. Renaming one hard link of an inode over another is a
-// successful no-op, as in POSIX.
+// Rename renames oldname to newname, atomically replacing a file at newname.
+// Renaming one hard link of an inode over another is a successful no-op, as
+// in POSIX. Like os.Rename on Unix (which checks before calling rename(2)),
+// it refuses with EEXIST to replace a directory, even an empty one, and to
+// rename a directory onto its own name.
 func (f *FS) Rename(oldname, newname string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -369,6 +371,9 @@ func (f *FS) rename(oldname, newname string) error {
 	dp, db, dn, errno := f.live.resolve(newname, false)
 	if errno != nil {
 		return errno
+	}
+	if dn != nil && dn.kind == kDir && (oldname == newname || dn != sn) {
+		return syscall.EEXIST // os.Rename's own check, see above
 	}
 	if sp == nil || dp == nil {
 		return syscall.EBUSY
@@ -576,17 +581,14 @@ func (f *FS) stat(op, name string, follow bool) (fs.FileInfo, error) {
 	if err := f.read(); err != nil {
 		return nil, pathErr(op, name, err)
 	}
-	_, b, n, errno := f.live.resolve(name, follow)
+	_, _, n, errno := f.live.resolve(name, follow)
 	if errno == nil && n == nil {
 		errno = syscall.ENOENT
 	}
 	if errno != nil {
 		return nil, pathErr(op, name, errno)
 	}
-	if b == "" {
-		b = path.Base(name)
-	}
-	return f.info(b, n), nil
+	return f.info(path.Base(name), n), nil
 }
 
 // Lstat describes name without following a final symlink.
@@ -610,7 +612,7 @@ func (f *FS) ReadDir(name string) ([]fs.DirEntry, error) {
 		return nil, pathErr("open", name, errno)
 	}
 	if n.kind != kDir {
-		return nil, pathErr("readdirent", name, syscall.ENOTDIR)
+		return nil, pathErr("open", name, syscall.ENOTDIR)
 	}
 	names := make([]string, 0, len(n.entries))
 	for k := range n.entries {
