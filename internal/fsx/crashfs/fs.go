@@ -215,6 +215,8 @@ func (f *FS) record(op Op) int {
 	return op.Index
 }
 
+// applyNS applies a validated namespace operation belonging to the op that
+// was recorded last.
 func (f *FS) applyNS(op nsOp) {
 	op.idx = len(f.ops) - 1
 	if !f.live.apply(op, f.clock) {
@@ -351,51 +353,55 @@ func (f *FS) Rename(oldname, newname string) error {
 		return linkErr("rename", oldname, newname, err)
 	}
 	op := Op{Kind: OpRename, Path: oldname, Path2: newname, Desc: fmt.Sprintf("rename %s -> %s", oldname, newname)}
-	errno := f.rename(oldname, newname)
+	ns, errno := f.rename(oldname, newname)
 	op.Err = linkErr("rename", oldname, newname, errno)
 	f.record(op)
 	if errno != nil {
 		return op.Err
 	}
+	if ns != nil {
+		f.applyNS(*ns)
+	}
 	return nil
 }
 
-func (f *FS) rename(oldname, newname string) error {
+// rename validates a rename; it returns the operation to apply, nil for a
+// no-op.
+func (f *FS) rename(oldname, newname string) (*nsOp, error) {
 	sp, sb, sn, errno := f.live.resolve(oldname, false)
 	if errno != nil {
-		return errno
+		return nil, errno
 	}
 	if sn == nil {
-		return syscall.ENOENT
+		return nil, syscall.ENOENT
 	}
 	dp, db, dn, errno := f.live.resolve(newname, false)
 	if errno != nil {
-		return errno
+		return nil, errno
 	}
 	if dn != nil && dn.kind == kDir && (oldname == newname || dn != sn) {
-		return syscall.EEXIST // os.Rename's own check, see above
+		return nil, syscall.EEXIST // os.Rename's own check, see above
 	}
 	if sp == nil || dp == nil {
-		return syscall.EBUSY
+		return nil, syscall.EBUSY
 	}
 	if dn == sn {
-		return nil
+		return nil, nil
 	}
 	if sn.kind == kDir && f.live.isAncestor(sn.ino, dp.ino) {
-		return syscall.EINVAL
+		return nil, syscall.EINVAL
 	}
 	if dn != nil {
 		switch {
 		case sn.kind == kDir && dn.kind != kDir:
-			return syscall.ENOTDIR
+			return nil, syscall.ENOTDIR
 		case sn.kind != kDir && dn.kind == kDir:
-			return syscall.EISDIR
+			return nil, syscall.EISDIR
 		case dn.kind == kDir && len(dn.entries) > 0:
-			return syscall.ENOTEMPTY
+			return nil, syscall.ENOTEMPTY
 		}
 	}
-	f.applyNS(nsOp{kind: nsRename, sdir: sp.ino, sname: sb, dir: dp.ino, name: db, ino: sn.ino})
-	return nil
+	return &nsOp{kind: nsRename, sdir: sp.ino, sname: sb, dir: dp.ino, name: db, ino: sn.ino}, nil
 }
 
 // Remove removes a file, a symlink (not its target) or an empty directory.
