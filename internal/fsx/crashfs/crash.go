@@ -13,15 +13,31 @@ func (f *FS) AfterCrash() *FS {
 }
 
 // AfterPowerCut returns the disk after a power cut under the ordered-journal
-// model described in the package comment.
-func (f *FS) AfterPowerCut() *FS { return f.afterPowerCut(false) }
+// model described in the package comment: namespace operations up to the
+// last fsync, file data as of each file's last fsync.
+func (f *FS) AfterPowerCut() *FS { return f.afterPowerCut(ordered) }
+
+// AfterPowerCutCommitted is AfterPowerCut when the journal happened to
+// commit every namespace operation just before the cut (ext4 commits in the
+// background every few seconds) while file data is still only as of each
+// file's last fsync. It finds the zero-length files left by rename or
+// O_TRUNC without fsync. See the package comment.
+func (f *FS) AfterPowerCutCommitted() *FS { return f.afterPowerCut(committed) }
 
 // AfterPowerCutStrict returns the disk after a power cut under the strict
 // model: a namespace operation survives only if every directory it changed
 // (for a rename: both) was fsynced after it. See the package comment.
-func (f *FS) AfterPowerCutStrict() *FS { return f.afterPowerCut(true) }
+func (f *FS) AfterPowerCutStrict() *FS { return f.afterPowerCut(strict) }
 
-func (f *FS) afterPowerCut(strict bool) *FS {
+type cutModel uint8
+
+const (
+	ordered cutModel = iota
+	committed
+	strict
+)
+
+func (f *FS) afterPowerCut(model cutModel) *FS {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	commit := -1 // op index of the last fsync: the last journal commit
@@ -30,9 +46,12 @@ func (f *FS) afterPowerCut(strict bool) *FS {
 		commit = max(commit, s.idx)
 		lastSync[s.ino] = max(lastSync[s.ino], s.idx)
 	}
+	if model == committed {
+		commit = len(f.ops)
+	}
 	t := f.base.clone()
 	for _, op := range f.ns {
-		if !strict {
+		if model != strict {
 			if op.idx > commit {
 				break
 			}

@@ -161,6 +161,10 @@ func TestPowerCutUnsafeReplaceLosesData(t *testing.T) {
 	if got := mustRead(t, f.AfterPowerCut(), "/cfg"); got != "old" {
 		t.Errorf("power cut before any fsync: %q, want old", got)
 	}
+	// A background journal commit persists the rename but not the data.
+	if got := mustRead(t, f.AfterPowerCutCommitted(), "/cfg"); got != "" {
+		t.Errorf("power cut after background commit: %q, want empty", got)
+	}
 	// Some unrelated fsync commits the journal (the rename), but the data of
 	// cfg.tmp was never fsynced: the famous zero-length file.
 	h, err := f.OpenFile("/other", os.O_WRONLY, 0)
@@ -175,7 +179,7 @@ func TestPowerCutUnsafeReplaceLosesData(t *testing.T) {
 }
 
 func TestPowerCutSafeReplaceSurvives(t *testing.T) {
-	for _, model := range []string{ModelCrash, ModelPowerCut, ModelPowerCutStrict} {
+	for _, model := range Models() {
 		f := seed(t, map[string]Node{"app": {Kind: KindDir, Mode: 0o755}, "app/cfg": {Kind: KindFile, Mode: 0o644, Data: "old"}})
 		if err := safeReplaceNoDirSync(f, "/app/cfg", "new"); err != nil {
 			t.Fatal(err)

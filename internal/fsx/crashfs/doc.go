@@ -49,6 +49,16 @@
 //     by an fsync of the file leaves it empty. Files present at the last
 //     Checkpoint count as fsynced then.
 //
+// AfterPowerCutCommitted ("powercut-commit"): as AfterPowerCut, but the
+// journal happened to commit every namespace operation just before the cut
+// (ext4 commits in the background every few seconds), so all of them persist
+// while file data is still only as of each file's last fsync. A background
+// commit at an earlier moment k gives the same disk as this model at crash
+// point k, so enumerating crash points under "powercut" and "powercut-commit"
+// covers every commit moment. This is the model that produces the famous
+// zero-length file after "write tmp, rename" or "O_TRUNC, write" without
+// fsync.
+//
 // AfterPowerCutStrict ("powercut-strict"): the POSIX letter. A namespace
 // operation persists only if each directory it changed (for a rename: source
 // and destination directories) was fsynced after it; a chmod only if the
@@ -59,17 +69,20 @@
 // AfterPowerCut. This model catches missing directory fsyncs, for instance
 // after MkdirAll-like code that forgets the parent.
 //
-// Limits of the models: no torn writes, no reordering of data blocks within
-// a file (data is all-or-nothing per fsync), no partially written journal
-// transaction, no lost or failing fsync (fsyncgate), no rename of data
-// without fsync being "auto_da_alloc"-rescued as ext4 sometimes does: real
-// filesystems may keep more than these models, never (for the cases
-// modelled) less.
+// Limits of the models. They are pessimistic about unsynced data (real ext4
+// often keeps more: auto_da_alloc flushes data on rename-over and
+// truncate-then-close; data=ordered may write it out early) but optimistic
+// about hardware and the kernel: no torn or partially persisted writes (a
+// file's data is all-or-nothing per fsync), no partially written journal
+// transaction, no fsync that fails or lies (fsyncgate, disks without flush),
+// no ENOSPC/EIO. Timestamps and link counts of directories are not checked.
+// Process kill followed later by a power cut is not modelled: AfterCrash
+// treats the surviving page cache as durable.
 //
 // # Enumeration
 //
 // Enumerate runs a function once to count its operations N and then, for
-// every crash point 0..N and every model, reruns it crashing there and calls
+// every crash point 0..N and every model (Models), reruns it crashing there and calls
 // a check on the rebooted filesystem. EnumerateNested additionally crashes
 // a recovery function at its own crash points. Snapshot, Diff and WriteTree
 // compare and seed trees on any fsx.FS, including the real OS.

@@ -11,11 +11,14 @@ import (
 const (
 	ModelCrash          = "crash"           // AfterCrash: process kill
 	ModelPowerCut       = "powercut"        // AfterPowerCut: ordered journal
+	ModelPowerCutCommit = "powercut-commit" // AfterPowerCutCommitted
 	ModelPowerCutStrict = "powercut-strict" // AfterPowerCutStrict
 )
 
 // Models lists the crash models Enumerate and EnumerateNested try, in order.
-func Models() []string { return []string{ModelCrash, ModelPowerCut, ModelPowerCutStrict} }
+func Models() []string {
+	return []string{ModelCrash, ModelPowerCut, ModelPowerCutCommit, ModelPowerCutStrict}
+}
 
 // After returns the after-reboot FS of f under the named model.
 func (f *FS) After(model string) *FS {
@@ -24,6 +27,8 @@ func (f *FS) After(model string) *FS {
 		return f.AfterCrash()
 	case ModelPowerCut:
 		return f.AfterPowerCut()
+	case ModelPowerCutCommit:
+		return f.AfterPowerCutCommitted()
 	case ModelPowerCutStrict:
 		return f.AfterPowerCutStrict()
 	}
