@@ -167,8 +167,8 @@ func (f *FS) Clone() *FS {
 	return c
 }
 
-// Links returns the link count of the file or symlink name (not followed);
-// directories report 1.
+// Links returns the link count of name (not followed). Directories count
+// "." and ".." as Linux does: 2 plus the number of subdirectories.
 func (f *FS) Links(name string) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -183,7 +183,13 @@ func (f *FS) Links(name string) (int, error) {
 		return 0, &fs.PathError{Op: "lstat", Path: name, Err: errno}
 	}
 	if n.kind == kDir {
-		return 1, nil
+		links := 2
+		for _, c := range n.entries {
+			if f.live.nodes[c].kind == kDir {
+				links++
+			}
+		}
+		return links, nil
 	}
 	return n.nlink, nil
 }
@@ -368,19 +374,30 @@ func (f *FS) Rename(oldname, newname string) error {
 // rename validates a rename; it returns the operation to apply, nil for a
 // no-op.
 func (f *FS) rename(oldname, newname string) (*nsOp, error) {
-	sp, sb, sn, errno := f.live.resolve(oldname, false)
-	if errno != nil {
-		return nil, errno
+	sp, sb, sn, serr := f.live.resolve(oldname, false)
+	dp, db, dn, derr := f.live.resolve(newname, false)
+	// os.Rename first Lstats newname; if it is a directory it reports
+	// Lstat(oldname)'s error, or EEXIST unless both names are one file.
+	if derr == nil && dn != nil && dn.kind == kDir {
+		switch {
+		case serr != nil:
+			return nil, serr
+		case sn == nil:
+			return nil, syscall.ENOENT
+		case oldname == newname || dn != sn:
+			return nil, syscall.EEXIST
+		}
+	}
+	// Then rename(2): both parents are resolved before the old name is
+	// looked up.
+	if serr != nil {
+		return nil, serr
+	}
+	if derr != nil {
+		return nil, derr
 	}
 	if sn == nil {
 		return nil, syscall.ENOENT
-	}
-	dp, db, dn, errno := f.live.resolve(newname, false)
-	if errno != nil {
-		return nil, errno
-	}
-	if dn != nil && dn.kind == kDir && (oldname == newname || dn != sn) {
-		return nil, syscall.EEXIST // os.Rename's own check, see above
 	}
 	if sp == nil || dp == nil {
 		return nil, syscall.EBUSY
@@ -392,6 +409,8 @@ func (f *FS) rename(oldname, newname string) (*nsOp, error) {
 		return nil, syscall.EINVAL
 	}
 	if dn != nil {
+		// Unreachable through os.Rename semantics for directory targets
+		// (above), kept for rename(2) fidelity.
 		switch {
 		case sn.kind == kDir && dn.kind != kDir:
 			return nil, syscall.ENOTDIR
@@ -502,10 +521,12 @@ func (f *FS) Link(oldname, newname string) error {
 	case errno != nil:
 	case sn == nil:
 		errno = syscall.ENOENT
-	case sn.kind == kDir:
-		errno = syscall.EPERM
 	default:
+		// As linkat(2): the new name is looked up before the type check.
 		p, b, errno = f.create(newname)
+		if errno == nil && sn.kind == kDir {
+			errno = syscall.EPERM
+		}
 	}
 	op.Err = linkErr("link", oldname, newname, errno)
 	f.record(op)
