@@ -337,7 +337,7 @@ func (f *FS) OpenFile(name string, flag int, perm fs.FileMode) (fsx.File, error)
 		if mutating {
 			f.record(op)
 		}
-		if flag&os.O_TRUNC != 0 && wr && n.kind == kFile {
+		if flag&os.O_TRUNC != 0 && n.kind == kFile { // Linux truncates even with O_RDONLY
 			n.data = nil
 			n.mtime = f.clock
 			d := f.dur0(n.ino)

@@ -88,6 +88,14 @@ var script = []step{
 		return openWrite(f, r+"/a/t", wrCreate, 0o644, "long content") +
 			openWrite(f, r+"/a/t", os.O_WRONLY|os.O_TRUNC, 0, "hi") + readAll(f, r+"/a/t")
 	}},
+	{"rdonly trunc", func(f fsx.FS, r string) string {
+		out := openWrite(f, r+"/a/rt", wrCreate, 0o644, "content")
+		h, err := f.OpenFile(r+"/a/rt", os.O_RDONLY|os.O_TRUNC, 0)
+		if err == nil {
+			h.Close()
+		}
+		return out + errStr(err) + readAll(f, r+"/a/rt")
+	}},
 	{"overwrite no trunc", func(f fsx.FS, r string) string {
 		return openWrite(f, r+"/a/t", os.O_WRONLY, 0, "H") + readAll(f, r+"/a/t")
 	}},
