@@ -177,3 +177,67 @@ func TestSpread(t *testing.T) {
 		}
 	}
 }
+
+// A recovery that deletes its redo record before redoing the work is fine
+// when it runs to completion but loses data if it crashes itself; only the
+// nested enumeration sees that.
+func TestEnumerateNestedCatchesNonIdempotentRecovery(t *testing.T) {
+	run := func(f fsx.FS) error { return fsx.WriteFileAtomic(f, "/app/cfg.new", []byte("new"), 0o644) }
+	recovery := func(buggy bool) func(f fsx.FS) error {
+		return func(f fsx.FS) error {
+			if err := f.Remove("/app/cfg.new.tmp"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			data, err := fsx.ReadFile(f, "/app/cfg.new")
+			if errors.Is(err, fs.ErrNotExist) {
+				return f.SyncDir("/app")
+			}
+			if err != nil {
+				return err
+			}
+			if buggy {
+				if err := f.Remove("/app/cfg.new"); err != nil {
+					return err
+				}
+				if err := f.SyncDir("/app"); err != nil {
+					return err
+				}
+				return writeFile(f, "/app/cfg", string(data), true)
+			}
+			if err := fsx.WriteFileAtomic(f, "/app/cfg", data, 0o644); err != nil {
+				return err
+			}
+			if err := f.Remove("/app/cfg.new"); err != nil {
+				return err
+			}
+			return f.SyncDir("/app")
+		}
+	}
+	for _, buggy := range []bool{false, true} {
+		rec := recovery(buggy)
+		firstLevelFails, nestedFails := 0, 0
+		Enumerate(&recordingTB{TB: t}, seedApp, run, func(_ testing.TB, after *FS, _ int, _ string) {
+			if err := rec(after); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := fsx.ReadFile(after, "/app/cfg"); string(got) != "old" && string(got) != "new" {
+				firstLevelFails++
+			}
+		})
+		EnumerateNested(&recordingTB{TB: t}, seedApp, run, rec, func(_ testing.TB, after *FS, _, _ int, _ string) {
+			if err := rec(after); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := fsx.ReadFile(after, "/app/cfg"); string(got) != "old" && string(got) != "new" {
+				nestedFails++
+			}
+		}, 0)
+		t.Logf("buggy=%v: nested failures %d", buggy, nestedFails)
+		if firstLevelFails != 0 {
+			t.Errorf("buggy=%v: first-level enumeration failed %d times", buggy, firstLevelFails)
+		}
+		if (nestedFails > 0) != buggy {
+			t.Errorf("buggy=%v: nested enumeration failed %d times", buggy, nestedFails)
+		}
+	}
+}
