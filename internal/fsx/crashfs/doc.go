@@ -12,9 +12,13 @@
 // a logical clock. Errors are what the os package returns on Linux: a
 // *fs.PathError (an *os.LinkError for Rename, Link and Symlink) wrapping a
 // syscall.Errno, so errors.Is(err, fs.ErrNotExist) and
-// errors.Is(err, syscall.ENOTEMPTY) behave as on the real OS. Rename
-// atomically replaces a file or an empty directory and is a no-op between two
-// links of one inode; open files keep their inode after rename or unlink.
+// errors.Is(err, syscall.ENOTEMPTY) behave as on the real OS; differential
+// tests against the OS (scripted and randomized) compare the error texts.
+// Rename atomically replaces a file and is a no-op between two links of one
+// inode. It refuses (EEXIST) to replace a directory, even an empty one,
+// because os.Rename on Unix checks for that before calling rename(2), so the
+// agent can never rely on it. Open files keep their inode after rename or
+// unlink.
 // Not modelled: umask (perm is used as given), ownership, setuid/sticky bits,
 // trailing-slash semantics (a trailing slash is ignored), O_NOFOLLOW,
 // O_SYNC/O_DSYNC, sparse holes (they read as zeros), ENOSPC, EXDEV.
