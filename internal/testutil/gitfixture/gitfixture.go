@@ -240,3 +240,14 @@ func (r *Repo) WriteBlob(data []byte) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// AddSubmodule amends HEAD so that path is a submodule (gitlink, mode
+// 160000) pointing at commit sha, and returns the new HEAD. The next Commit
+// drops it again.
+func (r *Repo) AddSubmodule(path, sha string) string {
+	r.t.Helper()
+	r.Git("update-index", "--add", "--cacheinfo", "160000,"+sha+","+path)
+	r.Git("commit", "-q", "--amend", "--no-edit")
+	r.clock = r.clock.Add(time.Minute)
+	return r.Git("rev-parse", "HEAD")
+}

@@ -10,10 +10,10 @@ import (
 func TestCommitAndTags(t *testing.T) {
 	r := New(t)
 	files := map[string]File{
-		"main.py":          {Content: "print(1)\n"},
-		"bin/run":          {Content: "#!/bin/sh\n", Executable: true},
-		"lib/link":         {Symlink: "../main.py"},
-		"empty":            {},
+		"main.py":       {Content: "print(1)\n"},
+		"bin/run":       {Content: "#!/bin/sh\n", Executable: true},
+		"lib/link":      {Symlink: "../main.py"},
+		"empty":         {},
 		"dätä/ファイル.txt": {Content: "ü"},
 	}
 	c1 := r.Commit("v1", files)
