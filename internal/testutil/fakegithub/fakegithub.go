@@ -49,6 +49,8 @@ type Server struct {
 	remaining int
 	nextID    int64
 	home      string
+	inflight  int
+	idle      *sync.Cond // signalled when inflight drops to 0
 }
 
 type repo struct {
@@ -147,6 +149,7 @@ func New(t testing.TB) *Server {
 		t.Skip("git not installed")
 	}
 	s := &Server{repos: map[string]*repo{}, nextID: 1000, home: t.TempDir()}
+	s.idle = sync.NewCond(&s.mu)
 	s.knobs.RateLimit = 5000
 	s.remaining = 5000
 	s.API = httptest.NewServer(s.logged("api", s.apiMux()))
@@ -214,18 +217,31 @@ func (s *Server) ClearFaults() {
 	s.faults = nil
 }
 
-// Requests returns a copy of the request log.
+// Requests returns a copy of the request log. It first waits (up to 5 s)
+// for requests still being handled, because a client can hold a complete
+// response before the handler has returned.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.waitIdleLocked()
 	return append([]Request(nil), s.log...)
 }
 
-// ResetRequests clears the request log.
+// ResetRequests waits for in-flight requests, then clears the request log.
 func (s *Server) ResetRequests() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.waitIdleLocked()
 	s.log = nil
+}
+
+func (s *Server) waitIdleLocked() {
+	deadline := time.Now().Add(5 * time.Second)
+	for s.inflight > 0 && time.Now().Before(deadline) {
+		t := time.AfterFunc(50*time.Millisecond, s.idle.Broadcast)
+		s.idle.Wait()
+		t.Stop()
+	}
 }
 
 // RateRemaining is the current X-RateLimit-Remaining.
@@ -268,6 +284,9 @@ func (r *recorder) Flush() {
 func (s *Server) logged(name string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &recorder{ResponseWriter: w}
+		s.mu.Lock()
+		s.inflight++
+		s.mu.Unlock()
 		defer func() {
 			if rec.status == 0 {
 				rec.status = http.StatusOK
@@ -276,6 +295,10 @@ func (s *Server) logged(name string, h http.Handler) http.Handler {
 			s.log = append(s.log, Request{Server: name, Method: r.Method, Path: r.URL.RequestURI(),
 				Status: rec.status, Bytes: rec.bytes, Auth: r.Header.Get("Authorization") != "",
 				IfNoneMatch: r.Header.Get("If-None-Match"), Range: r.Header.Get("Range")})
+			s.inflight--
+			if s.inflight == 0 {
+				s.idle.Broadcast()
+			}
 			s.mu.Unlock()
 		}()
 		if f := s.fault(name, r); f != nil {
