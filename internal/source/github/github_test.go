@@ -516,3 +516,72 @@ func TestConformance(t *testing.T) {
 		return e.src(t, Config{Channel: ChannelDeveloper})
 	})
 }
+
+func TestRequestHeaders(t *testing.T) {
+	e := newEnv(t)
+	e.repo.Commit("v1", v1)
+	s := e.src(t, Config{Channel: ChannelDeveloper, Token: "tok", HTTP: httpx.Options{UserAgent: "ota-test/1"}})
+	tgt, err := s.Resolve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := s.Tree(ctx, tgt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := s.Open(ctx, tgt, entries[0], 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	reqs := e.fg.Requests()
+	if len(reqs) != 3 {
+		t.Fatalf("requests %v", reqs)
+	}
+	for _, r := range reqs {
+		h := r.Header
+		if h.Get("User-Agent") != "ota-test/1" || h.Get("Authorization") != "present" {
+			t.Errorf("%v: headers %v", r, h)
+		}
+		if r.Server == "api" && (h.Get("X-GitHub-Api-Version") != "2022-11-28" || !strings.HasPrefix(h.Get("Accept"), "application/vnd.github")) {
+			t.Errorf("%v: API headers %v", r, h)
+		}
+	}
+	if reqs[0].Header.Get("Accept") != "application/vnd.github.sha" || !strings.Contains(reqs[1].Path, "recursive=1") {
+		t.Errorf("unexpected request shapes: %v", reqs)
+	}
+}
+
+func TestLyingServers(t *testing.T) {
+	e := newEnv(t)
+	c := e.repo.Commit("v1", v1)
+	s := e.src(t, Config{Commit: c})
+	tgt, _ := s.Resolve(ctx)
+	// A tree answer whose Content-Length lies is cut at the declared length
+	// and then fails to decode: bad data, never a partial tree.
+	e.fg.Inject(fakegithub.Fault{Server: "api", Kind: fakegithub.LieLength, N: 100, Times: 1})
+	if _, err := s.Tree(ctx, tgt); !errors.Is(err, source.ErrBadData) {
+		t.Fatalf("lying tree: want ErrBadData, got %v", err)
+	}
+	entries, err := s.Tree(ctx, tgt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Corrupt bytes pass through Open untouched; the caller's blob hash check catches them.
+	var ent source.Entry
+	for _, en := range entries {
+		if en.Path == "main.py" {
+			ent = en
+		}
+	}
+	e.fg.Inject(fakegithub.Fault{Server: "raw", Kind: fakegithub.Corrupt, Times: 1})
+	rc, err := s.Open(ctx, tgt, ent, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(rc)
+	rc.Close()
+	if int64(len(data)) != ent.Size || sourcetest.BlobSHA1(data) == ent.BlobSHA1 {
+		t.Fatal("corruption fault did not corrupt")
+	}
+}

@@ -17,6 +17,7 @@
 package fakegithub
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -24,6 +25,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -86,6 +88,7 @@ type Request struct {
 	Auth        bool  // an Authorization header was present
 	IfNoneMatch string
 	Range       string
+	Header      http.Header // request headers, Authorization value replaced by "present"
 }
 
 func (r Request) String() string {
@@ -128,6 +131,9 @@ const (
 	FailAfter                          // raw: declare the full length, send N bytes, cut the connection
 	StreamForever                      // raw: 200 without Content-Length, endless bytes
 	Corrupt                            // raw: flip the first byte (or add one to an empty file)
+	// LieLength (api or raw): the real answer is sent with "Content-Length: N"
+	// although the body is longer; a Go client reads N bytes and stops.
+	LieLength
 )
 
 // Fault is an injected failure for matching requests.
@@ -275,6 +281,36 @@ func (r *recorder) Write(p []byte) (int, error) {
 	return n, err
 }
 
+func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(r.ResponseWriter).Hijack()
+}
+
+// lie runs h into a buffer and writes its answer on the raw connection with
+// a false Content-Length.
+func lie(w *recorder, r *http.Request, h http.Handler, n int64) {
+	buf := httptest.NewRecorder()
+	h.ServeHTTP(buf, r)
+	conn, bw, err := w.Hijack()
+	if err != nil {
+		http.Error(w, err.Error(), 500)
+		return
+	}
+	defer conn.Close()
+	res := buf.Result()
+	w.status = res.StatusCode
+	fmt.Fprintf(bw, "HTTP/1.1 %d %s\r\n", res.StatusCode, http.StatusText(res.StatusCode))
+	res.Header.Del("Content-Length")
+	res.Header.Del("Transfer-Encoding")
+	res.Header.Set("Connection", "close")
+	res.Header.Set("Content-Length", strconv.FormatInt(n, 10))
+	res.Header.Write(bw)
+	bw.WriteString("\r\n")
+	body := buf.Body.Bytes()
+	bw.Write(body)
+	w.bytes = int64(len(body))
+	bw.Flush()
+}
+
 func (r *recorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
@@ -284,6 +320,10 @@ func (r *recorder) Flush() {
 func (s *Server) logged(name string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &recorder{ResponseWriter: w}
+		hdr := r.Header.Clone()
+		if hdr.Get("Authorization") != "" {
+			hdr.Set("Authorization", "present")
+		}
 		s.mu.Lock()
 		s.inflight++
 		s.mu.Unlock()
@@ -294,7 +334,7 @@ func (s *Server) logged(name string, h http.Handler) http.Handler {
 			s.mu.Lock()
 			s.log = append(s.log, Request{Server: name, Method: r.Method, Path: r.URL.RequestURI(),
 				Status: rec.status, Bytes: rec.bytes, Auth: r.Header.Get("Authorization") != "",
-				IfNoneMatch: r.Header.Get("If-None-Match"), Range: r.Header.Get("Range")})
+				IfNoneMatch: r.Header.Get("If-None-Match"), Range: r.Header.Get("Range"), Header: hdr})
 			s.inflight--
 			if s.inflight == 0 {
 				s.idle.Broadcast()
@@ -303,6 +343,10 @@ func (s *Server) logged(name string, h http.Handler) http.Handler {
 		}()
 		if f := s.fault(name, r); f != nil {
 			if s.answerFault(rec, f) {
+				return
+			}
+			if f.Kind == LieLength {
+				lie(rec, r, h, f.N)
 				return
 			}
 			r = r.WithContext(withFault(r.Context(), f))
