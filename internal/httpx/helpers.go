@@ -63,16 +63,20 @@ func (c *Client) GetCached(ctx context.Context, req *http.Request, cache source.
 // "Range: bytes=offset-" and accepts a 206 whose Content-Range starts at
 // offset. start reports where the returned body begins: offset on a 206, 0
 // when the server ignored the range and sent the whole body (200); the
-// caller then restarts from 0 or discards. limit caps the returned body
-// (limit < 0: no cap).
+// caller then restarts from 0 or discards. limit caps the bytes from
+// offset on (limit < 0: no cap); a whole-body 200 may hold offset+limit.
 func (c *Client) GetRange(ctx context.Context, req *http.Request, offset, limit int64) (body io.ReadCloser, start int64, err error) {
 	if offset < 0 {
 		return nil, 0, fmt.Errorf("httpx: negative offset %d", offset)
 	}
+	doLimit := limit
 	if offset > 0 {
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
+		if limit >= 0 {
+			doLimit = limit + offset // so a 200 with the whole body is recognised, not refused
+		}
 	}
-	resp, err := c.Do(ctx, req, limit)
+	resp, err := c.Do(ctx, req, doLimit)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -90,6 +94,13 @@ func (c *Client) GetRange(ctx context.Context, req *http.Request, offset, limit 
 			resp.Body.Close()
 			return nil, 0, fmt.Errorf("GET %s: %w: asked for bytes from %d, server sent Content-Range %q",
 				req.URL.Redacted(), source.ErrBadData, offset, resp.Header.Get("Content-Range"))
+		}
+		if limit >= 0 {
+			if resp.ContentLength > limit {
+				resp.Body.Close()
+				return nil, 0, fmt.Errorf("GET %s: %w", req.URL.Redacted(), &TooLargeError{Limit: limit, Size: resp.ContentLength})
+			}
+			return cappedCloser{NewCappedReader(resp.Body, limit), resp.Body}, offset, nil
 		}
 		return resp.Body, offset, nil
 	}
@@ -109,4 +120,9 @@ func contentRangeStart(h string) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(first), 10, 64)
 	return n, err == nil && n >= 0
+}
+
+type cappedCloser struct {
+	io.Reader
+	io.Closer
 }

@@ -183,10 +183,10 @@ func New(o Options) *Client {
 		Transport: &authTransport{base: base, token: o.Token, hosts: hosts},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= maxRedirects {
-				return fmt.Errorf("stopped after %d redirects", maxRedirects)
+				return fmt.Errorf("%w: stopped after %d redirects", errRedirect, maxRedirects)
 			}
 			if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
-				return fmt.Errorf("refusing redirect from https to %s (%s)", req.URL.Scheme, req.URL.Host)
+				return fmt.Errorf("%w: refusing redirect from https to %s (%s)", errRedirect, req.URL.Scheme, req.URL.Host)
 			}
 			// Belt and braces: Go keeps Authorization when only the port
 			// differs; the transport re-adds the token where allowed.
@@ -424,9 +424,10 @@ func (c *Client) once(ctx context.Context, req *http.Request, limit int64) (*htt
 	return nil, -1, serr
 }
 
-func isRedirectPolicy(err error) bool {
-	return strings.Contains(err.Error(), "refusing redirect") || strings.Contains(err.Error(), "stopped after")
-}
+// errRedirect marks redirects refused by policy; they are not retried.
+var errRedirect = errors.New("redirect refused")
+
+func isRedirectPolicy(err error) bool { return errors.Is(err, errRedirect) }
 
 func readSnippet(r io.Reader) string {
 	b, _ := io.ReadAll(io.LimitReader(r, errorBodyLimit))

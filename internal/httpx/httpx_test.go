@@ -394,20 +394,24 @@ func TestGetRange(t *testing.T) {
 		name      string
 		url       string
 		offset    int64
+		limit     int64
 		wantStart int64
 		want      string
 		wantErr   error
 	}{
-		{"from zero", ranged.URL, 0, 0, string(data), nil},
-		{"resume", ranged.URL, 10, 10, "abcdef", nil},
-		{"ignored range restarts", ignoring.URL, 10, 0, string(data), nil},
-		{"wrong content-range", lying.URL, 10, 0, "", source.ErrBadData},
+		{"from zero", ranged.URL, 0, -1, 0, string(data), nil},
+		{"resume", ranged.URL, 10, -1, 10, "abcdef", nil},
+		{"resume with exact limit", ranged.URL, 10, 6, 10, "abcdef", nil},
+		{"resume over limit", ranged.URL, 10, 5, 0, "", source.ErrTooLarge},
+		{"ignored range restarts", ignoring.URL, 10, -1, 0, string(data), nil},
+		{"ignored range within limit", ignoring.URL, 10, 6, 0, string(data), nil},
+		{"wrong content-range", lying.URL, 10, -1, 0, "", source.ErrBadData},
 	}
 	c := New(Options{Attempts: 1})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodGet, tt.url, nil)
-			body, start, err := c.GetRange(context.Background(), req, tt.offset, -1)
+			body, start, err := c.GetRange(context.Background(), req, tt.offset, tt.limit)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("want %v, got %v", tt.wantErr, err)

@@ -386,6 +386,10 @@ func TestOpenByCommitWithRange(t *testing.T) {
 	if last := e.fg.Requests()[len(e.fg.Requests())-1]; last.Status != 206 || last.Range == "" {
 		t.Fatalf("resume was not a 206 range request: %v", last)
 	}
+	e.fg.Inject(fakegithub.Fault{Server: "raw", Kind: fakegithub.IgnoreRange, Times: 1})
+	if _, err := read(10); !errors.Is(err, source.ErrNoRange) {
+		t.Fatalf("server ignoring Range: want ErrNoRange, got %v", err)
+	}
 	if got, err := read(ent.Size); err != nil || got != "" {
 		t.Fatalf("offset at size: %q %v", got, err)
 	}

@@ -134,6 +134,8 @@ const (
 	// LieLength (api or raw): the real answer is sent with "Content-Length: N"
 	// although the body is longer; a Go client reads N bytes and stops.
 	LieLength
+	// IgnoreRange (raw): answer 200 with the whole file even to a Range request.
+	IgnoreRange
 )
 
 // Fault is an injected failure for matching requests.
@@ -856,6 +858,8 @@ func (s *Server) serveBytes(w http.ResponseWriter, r *http.Request, data []byte,
 				}
 			}
 			return
+		case IgnoreRange:
+			r.Header.Del("Range")
 		case FailAfter:
 			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 			w.WriteHeader(http.StatusOK)
