@@ -250,7 +250,11 @@ func (s *Source) notFound(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// Resolve implements source.Source.
+// Resolve implements source.Source. A pinned commit costs no request (a
+// commit that does not exist surfaces at Tree as not found). On the stable
+// channel the release→commit answer is reused while the release's ETag is
+// unchanged, so a tag force-moved under an unchanged release is not noticed
+// until the release changes.
 func (s *Source) Resolve(ctx context.Context) (source.Target, error) {
 	switch {
 	case s.cfg.Commit != "":

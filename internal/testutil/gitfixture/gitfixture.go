@@ -35,7 +35,7 @@ type Repo struct {
 	clock time.Time
 }
 
-// Epoch is the author date of the first commit; each commit adds a minute.
+// epoch is the author date of the first commit; each commit adds a minute.
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // New creates an empty repository whose first branch is "main".
