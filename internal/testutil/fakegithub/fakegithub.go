@@ -156,15 +156,27 @@ func New(t testing.TB) *Server {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed")
 	}
-	s := &Server{repos: map[string]*repo{}, nextID: 1000, home: t.TempDir()}
+	s := Start(t.TempDir())
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts the servers outside a test (the ota demo uses it); home is a
+// scratch folder for git's HOME. Close stops them.
+func Start(home string) *Server {
+	s := &Server{repos: map[string]*repo{}, nextID: 1000, home: home}
 	s.idle = sync.NewCond(&s.mu)
 	s.knobs.RateLimit = 5000
 	s.remaining = 5000
 	s.API = httptest.NewServer(s.logged("api", s.apiMux()))
 	s.Raw = httptest.NewServer(s.logged("raw", s.rawMux()))
-	t.Cleanup(s.Raw.Close)
-	t.Cleanup(s.API.Close)
 	return s
+}
+
+// Close stops both servers.
+func (s *Server) Close() {
+	s.Raw.Close()
+	s.API.Close()
 }
 
 // AddRepo serves the git repository in dir as owner/name.
