@@ -275,11 +275,15 @@ func TestBadInput(t *testing.T) {
 		{"oversize tree by header", nil, map[string]any{"max_tree_size_kb": 1}, 3, "limit"},
 		{"oversize tree by body", func() { e.gh.SetKnobs(fakegithub.Knobs{HideLength: true}) }, map[string]any{"max_tree_size_kb": 1}, 3, "limit"},
 		{"too many files", nil, map[string]any{"max_tree_files": 3}, 3, "too many files"},
-		{"corrupt file", func() { e.gh.Inject(fakegithub.Fault{Server: "raw", PathContains: "main.py", Kind: fakegithub.Corrupt}) }, nil, 4, "main.py"},
+		{"corrupt file", func() {
+			e.gh.Inject(fakegithub.Fault{Server: "raw", PathContains: "main.py", Kind: fakegithub.Corrupt})
+		}, nil, 4, "main.py"},
 		{"server error mid-download", func() {
 			e.gh.Inject(fakegithub.Fault{Server: "raw", PathContains: "util.py", Kind: fakegithub.FailAfter, N: 0})
 		}, nil, 3, "util.py"},
-		{"endless download", func() { e.gh.Inject(fakegithub.Fault{Server: "raw", PathContains: "main.py", Kind: fakegithub.StreamForever}) }, nil, 3, "main.py"},
+		{"endless download", func() {
+			e.gh.Inject(fakegithub.Fault{Server: "raw", PathContains: "main.py", Kind: fakegithub.StreamForever})
+		}, nil, 3, "main.py"},
 		{"rate limited 403", func() {
 			e.gh.Inject(fakegithub.Fault{Server: "api", Kind: fakegithub.RateLimit403, Reset: time.Now().Add(time.Hour)})
 		}, nil, 3, "rate limit"},

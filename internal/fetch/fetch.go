@@ -56,8 +56,8 @@ type Options struct {
 	// wait, doubled per retry (with full jitter) up to MaxBackoff.
 	Attempts            int
 	Backoff, MaxBackoff time.Duration
-	Progress  Progress
-	Logger    *slog.Logger
+	Progress            Progress
+	Logger              *slog.Logger
 }
 
 // Stats summarise a fetch.
@@ -277,7 +277,7 @@ func download(ctx context.Context, o Options, e *source.Entry, dst string) (int6
 // errors are not the network's.
 type breakErr struct{ err error }
 
-func (b *breakErr) Error() string { return "transfer interrupted: " + b.err.Error() }
+func (b *breakErr) Error() string   { return "transfer interrupted: " + b.err.Error() }
 func (b *breakErr) Unwrap() []error { return []error{b.err, source.ErrTransfer} }
 
 func retryable(err error) bool {
