@@ -118,6 +118,7 @@ type CheckResult struct {
 	Modify          []string `json:"modify"`
 	Delete          []string `json:"delete"`
 	DownloadBytes   int64    `json:"download_bytes"`
+	DownloadFiles   int      `json:"download_files"`
 	// Recovered says what recovery did before the check ("" when nothing).
 	Recovered string `json:"recovered,omitempty"`
 
@@ -271,6 +272,11 @@ func (u *Updater) checkFrom(ctx context.Context, src source.Source, force bool) 
 		r.Delete = append(r.Delete, c.Path)
 	}
 	r.DownloadBytes = p.DownloadBytes()
+	for _, c := range append(append([]plan.Change{}, p.Add...), p.Modify...) {
+		if !c.SameContent {
+			r.DownloadFiles++
+		}
+	}
 	r.UpdateAvailable = !p.Empty() || cur == nil || cur.Commit != t.Commit || cur.Ref != t.Ref || cur.Number != t.Number
 	return r, nil
 }
