@@ -151,3 +151,10 @@ func MetadataPath(version int64) string { return fmt.Sprintf("metadata/%d.json",
 
 // LatestPath is the bundle of the newest version.
 const LatestPath = "latest.json"
+
+// Git file modes allowed in File.Mode.
+const (
+	ModeFile       uint32 = 0o100644
+	ModeExecutable uint32 = 0o100755
+	ModeSymlink    uint32 = 0o120000
+)

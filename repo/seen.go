@@ -23,7 +23,7 @@ type MemSeen struct {
 }
 
 func (m *MemSeen) Load() (Seen, error) { m.mu.Lock(); defer m.mu.Unlock(); return m.s, nil }
-func (m *MemSeen) Save(s Seen) error  { m.mu.Lock(); defer m.mu.Unlock(); m.s = s; return nil }
+func (m *MemSeen) Save(s Seen) error   { m.mu.Lock(); defer m.mu.Unlock(); m.s = s; return nil }
 
 // FileSeen stores Seen as JSON in one file, replaced durably.
 type FileSeen struct {
