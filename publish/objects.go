@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/otafleet/ota/repo"
 )
@@ -148,6 +149,11 @@ func writeNew(root, rel string, data []byte) error {
 
 // replace durably replaces rel with data (write tmp, fsync, rename, fsync dir).
 func replace(root, rel string, data []byte) error {
+	return replaceWith(root, rel, data, time.Time{})
+}
+
+// replaceWith is replace with a minimum mtime (zero: none).
+func replaceWith(root, rel string, data []byte, minMtime time.Time) error {
 	dst := filepath.Join(root, filepath.FromSlash(rel))
 	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-")
 	if err != nil {
@@ -163,6 +169,9 @@ func replace(root, rel string, data []byte) error {
 	}
 	if err == nil {
 		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil && !minMtime.IsZero() && time.Now().Before(minMtime) {
+		err = os.Chtimes(tmp.Name(), minMtime, minMtime)
 	}
 	if err == nil {
 		err = os.Rename(tmp.Name(), dst)

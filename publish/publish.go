@@ -154,7 +154,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := writeNew(o.Out, mp, data); err != nil {
 		return nil, fmt.Errorf("publish: %s: %w", mp, err)
 	}
-	if err := replace(o.Out, repo.LatestPath, data); err != nil {
+	if err := replaceLatest(o.Out, data); err != nil {
 		return nil, fmt.Errorf("publish: %s: %w", repo.LatestPath, err)
 	}
 	log.Info("published", "version", rel.Version, "ref", rel.Ref, "commit", rel.Commit,
@@ -288,3 +288,14 @@ func oneDelta(st *store, eng *DeltaEngine, of, nf repo.File) (*repo.Delta, error
 		Format: eng.Format, Object: name, Size: int64(len(patch)), SHA256: hex.EncodeToString(sum[:])}, nil
 }
 
+// replaceLatest replaces latest.json last. Static servers such as nginx
+// derive ETags from mtime (seconds) and size, so two publications within one
+// second could share an ETag and clients would keep getting 304 for the old
+// version: the new file's mtime is pushed past the old one's.
+func replaceLatest(root string, data []byte) error {
+	var mtime time.Time
+	if fi, err := os.Stat(filepath.Join(root, repo.LatestPath)); err == nil {
+		mtime = fi.ModTime().Truncate(time.Second).Add(time.Second)
+	}
+	return replaceWith(root, repo.LatestPath, data, mtime)
+}
