@@ -164,3 +164,98 @@ func nowFunc(f func() time.Time) func() time.Time {
 	}
 	return time.Now
 }
+
+// ResignOptions configures Resign.
+type ResignOptions struct {
+	Dir            string
+	RootExpires    time.Duration // default 2 years
+	SigningExpires time.Duration // default 1 year, applied to every listed key
+	// Revoke lists signing key ids to revoke; their private key files in Dir
+	// are renamed to *.key.revoked so publish stops using them.
+	Revoke []string
+	// NewSigningKey adds a fresh signing key (signing-<keyid[:8]>.key/.pub).
+	NewSigningKey bool
+	Now           func() time.Time
+}
+
+// Resign re-signs root.json with root.key: a new version with fresh expiry
+// times, optional revocations and an optional new signing key. Devices that
+// trust root.pub accept it at once; devices that saw the revocation refuse
+// metadata signed only by the revoked key.
+func Resign(o ResignOptions) (*repo.Root, error) {
+	now := nowFunc(o.Now)()
+	if o.RootExpires <= 0 {
+		o.RootExpires = 2 * 365 * 24 * time.Hour
+	}
+	if o.SigningExpires <= 0 {
+		o.SigningExpires = 365 * 24 * time.Hour
+	}
+	kb, err := os.ReadFile(filepath.Join(o.Dir, RootKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("resign: %w (the offline root key is needed)", err)
+	}
+	rootKey, err := repo.ParsePrivateKey(kb)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := loadKeys(o.Dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if ks == nil {
+		return nil, fmt.Errorf("resign: no signing key left in %s", o.Dir)
+	}
+	var root repo.Root
+	if err := json.Unmarshal(ks.root.Signed, &root); err != nil {
+		return nil, fmt.Errorf("resign: %s: %w", RootFile, err)
+	}
+	root.Version++
+	root.Expires = now.Add(o.RootExpires).UTC().Truncate(time.Second)
+	for i := range root.SigningKeys {
+		root.SigningKeys[i].Expires = now.Add(o.SigningExpires).UTC().Truncate(time.Second)
+	}
+	root.Revoked = append(root.Revoked, o.Revoke...)
+	if o.NewSigningKey {
+		pub, key, err := repo.GenerateKey()
+		if err != nil {
+			return nil, err
+		}
+		base := "signing-" + pub.ID()[:8]
+		if err := os.WriteFile(filepath.Join(o.Dir, base+".key"), repo.MarshalPrivateKey(key), 0o600); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(o.Dir, base+".pub"), []byte(pub.String()+"\n"), 0o644); err != nil {
+			return nil, err
+		}
+		root.SigningKeys = append(root.SigningKeys, repo.SigningKey{KeyID: pub.ID(), Public: pub,
+			Expires: now.Add(o.SigningExpires).UTC().Truncate(time.Second)})
+	}
+	revoked := map[string]bool{}
+	for _, id := range root.Revoked {
+		revoked[id] = true
+	}
+	ents, _ := os.ReadDir(o.Dir)
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasPrefix(n, "signing") || !strings.HasSuffix(n, ".key") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(o.Dir, n))
+		if err != nil {
+			return nil, err
+		}
+		if k, err := repo.ParsePrivateKey(b); err == nil && revoked[k.Public().ID()] {
+			if err := os.Rename(filepath.Join(o.Dir, n), filepath.Join(o.Dir, n+".revoked")); err != nil {
+				return nil, err
+			}
+		}
+	}
+	data, err := SignRoot(root, rootKey)
+	if err != nil {
+		return nil, err
+	}
+	if err := replace(o.Dir, RootFile, data); err != nil {
+		return nil, err
+	}
+	return &root, nil
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/otafleet/ota/repo"
@@ -100,7 +101,9 @@ func (s *store) install(tmp, rel string) error {
 	if err := os.Rename(tmp, dst); err != nil {
 		return err
 	}
-	s.created++
+	if strings.HasPrefix(rel, "objects/") {
+		s.created++
+	}
 	return syncDir(filepath.Dir(dst))
 }
 

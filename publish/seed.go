@@ -21,7 +21,8 @@ var SeedExcludes = []string{".git*", ".ota_*", "__pycache__", "*.pyc", "*.pyo"}
 
 // runSeed writes OUT/manifest.json in the original format. Unlike
 // manifest_gen.py it lists every file (no hard-coded ota.py/main.py
-// whitelist); symlinks are skipped because the original cannot install them.
+// whitelist); symlinks are skipped because the original cannot install them,
+// and so are paths with a hidden component, which make the original abort.
 // Deltas in the original's v1 format (.deltas/) are not written yet: they
 // wait for the delta package.
 func runSeed(ctx context.Context, log *slog.Logger, o Options) (*Result, error) {
@@ -63,6 +64,12 @@ func runSeed(ctx context.Context, log *slog.Logger, o Options) (*Result, error) 
 		if excluded(f.Path) || f.Path == "manifest.json" {
 			continue
 		}
+		if hidden(f.Path) {
+			// The original client aborts the whole update on a hidden
+			// directory ("Security violation: hidden directory in path").
+			log.Warn("seed format: skipping path with a hidden component", "path", f.Path)
+			continue
+		}
 		b, err := st.read(repo.ObjectPath(f.SHA256))
 		if err != nil {
 			return nil, err
@@ -97,6 +104,15 @@ func excluded(p string) bool {
 	last := parts[len(parts)-1]
 	for _, pat := range SeedExcludes {
 		if ok, _ := path.Match(pat, last); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func hidden(p string) bool {
+	for _, part := range strings.Split(p, "/") {
+		if strings.HasPrefix(part, ".") {
 			return true
 		}
 	}

@@ -156,7 +156,7 @@ func checkRoot(r *Root, now time.Time, slack time.Duration) error {
 		return fmt.Errorf("%w: _type %q version %d threshold %d", ErrMalformed, r.Kind, r.Version, r.Threshold)
 	}
 	if now.After(r.Expires.Add(slack)) {
-		return fmt.Errorf("%w on %s: re-sign the delegation with the root key (ota keygen --resign)", ErrExpired, r.Expires.UTC().Format(time.RFC3339))
+		return fmt.Errorf("%w on %s: re-sign the delegation with the root key (ota keygen --resign DIR)", ErrExpired, r.Expires.UTC().Format(time.RFC3339))
 	}
 	for _, sk := range r.SigningKeys {
 		if len(sk.Public) == 0 || sk.KeyID != sk.Public.ID() {
