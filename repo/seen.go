@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"sync"
 
 	"github.com/otafleet/ota/internal/fsx"
@@ -55,6 +56,9 @@ func (f FileSeen) Load() (Seen, error) {
 
 func (f FileSeen) Save(s Seen) error {
 	b, _ := json.Marshal(s)
+	if _, err := fsx.MkdirAll(f.fs(), path.Dir(f.Path), 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", f.Path, err)
+	}
 	if err := fsx.WriteFileAtomic(f.fs(), f.Path, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", f.Path, err)
 	}
