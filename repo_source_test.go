@@ -63,7 +63,7 @@ func TestUpdateFromSignedDirRepo(t *testing.T) {
 
 func TestSignedRepoConfigErrors(t *testing.T) {
 	for body, want := range map[string]string{
-		`{"source":"dir"}`:                                   `"path"`,
+		`{"source":"dir"}`: `"path"`,
 		`{"source":"http","trusted_keys":["ed25519:AAAA"]}`:  `"url"`,
 		`{"source":"http","url":"https://x/"}`:               `"trusted_keys"`,
 		`{"source":"dir","path":"r","trusted_keys":["rsa"]}`: `"trusted_keys"`,
