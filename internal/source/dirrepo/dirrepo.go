@@ -98,7 +98,7 @@ func (s *Source) open(rel, sum string, size, offset int64, what string) (io.Read
 // Delta streams the delta fromSHA1 → e listed in the signed metadata, checked
 // against its signed size and SHA-256.
 func (s *Source) Delta(ctx context.Context, t source.Target, e source.Entry, fromSHA1 string) (io.ReadCloser, error) {
-	d, err := signedrepo.FindDelta(t, e, fromSHA1)
+	d, err := s.Trust.FindDelta(t, e, fromSHA1)
 	if err != nil {
 		return nil, err
 	}

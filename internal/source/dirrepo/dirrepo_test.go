@@ -57,7 +57,7 @@ func TestPublishAndRead(t *testing.T) {
 	f.Commit("v1.0", map[string]string{"main.py": "print(1)\n", "lib/big.bin": string(bigV1), "run.sh": "#!/bin/sh\n", "link": "symlink:lib/big.bin"})
 	f.Publish("v1.0")
 	seen := &repo.MemSeen{}
-	s := New(f.Repo, signedrepo.Trust{Verifier: f.Verifier(), Seen: seen})
+	s := New(f.Repo, signedrepo.Trust{Verifier: f.Verifier(), Seen: seen, DeltaFormats: []string{"zstd-patch"}})
 	ctx := context.Background()
 
 	tg, err := s.Resolve(ctx)
@@ -115,6 +115,11 @@ func TestPublishAndRead(t *testing.T) {
 	}
 	if _, err := s.Delta(ctx, tg2, big2, "0000000000000000000000000000000000000000"); !errors.Is(err, source.ErrNotFound) {
 		t.Fatalf("unknown delta: %v", err)
+	}
+	// A client whose patcher does not know the stand-in format sees no delta.
+	plain := New(f.Repo, signedrepo.Trust{Verifier: f.Verifier()})
+	if _, err := plain.Delta(ctx, tg2, big2, entry(t, tg, "lib/big.bin").BlobSHA1); !errors.Is(err, source.ErrNotFound) {
+		t.Fatalf("delta in a format the client cannot apply: %v", err)
 	}
 }
 

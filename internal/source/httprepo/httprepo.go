@@ -210,7 +210,7 @@ func (s *Source) Open(ctx context.Context, t source.Target, e source.Entry, offs
 
 // Delta streams the signed delta fromSHA1 → e.
 func (s *Source) Delta(ctx context.Context, t source.Target, e source.Entry, fromSHA1 string) (io.ReadCloser, error) {
-	d, err := signedrepo.FindDelta(t, e, fromSHA1)
+	d, err := s.o.Trust.FindDelta(t, e, fromSHA1)
 	if err != nil {
 		return nil, err
 	}

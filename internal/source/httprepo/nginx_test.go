@@ -139,7 +139,7 @@ func TestNginx(t *testing.T) {
 	ng := startNginx(t, f.Repo)
 	ctx := context.Background()
 	seen := &repo.MemSeen{}
-	s, err := New(Options{URL: ng.URL, Trust: signedrepo.Trust{Verifier: f.Verifier(), Seen: seen}, Backoff: time.Millisecond})
+	s, err := New(Options{URL: ng.URL, Trust: signedrepo.Trust{Verifier: f.Verifier(), Seen: seen, DeltaFormats: []string{"zstd-patch"}}, Backoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,8 @@ func TestNginx(t *testing.T) {
 		t.Fatalf("unlisted delta: %v", err)
 	}
 	mark(1)
-	d, _ := signedrepo.FindDelta(tg2, big2E, bigE.BlobSHA1)
+	tr := signedrepo.Trust{DeltaFormats: []string{"zstd-patch"}}
+	d, _ := tr.FindDelta(tg2, big2E, bigE.BlobSHA1)
 	os.Remove(filepath.Join(f.Repo, filepath.FromSlash(d.Object)))
 	if _, err := s.Delta(ctx, tg2, big2E, bigE.BlobSHA1); !errors.Is(err, source.ErrNotFound) {
 		t.Fatalf("missing delta: %v", err)

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 
 	"github.com/otafleet/ota/internal/source"
 	"github.com/otafleet/ota/repo"
@@ -31,6 +32,20 @@ type Trust struct {
 	// Seen stores the highest versions accepted; nil keeps them in memory
 	// only (no rollback protection across restarts).
 	Seen repo.SeenStore
+	// DeltaFormats are the delta formats the client can apply; deltas in
+	// other formats are treated as absent. nil means DefaultDeltaFormats.
+	DeltaFormats []string
+}
+
+// DefaultDeltaFormats are the formats of the delta package (v1 is the
+// original system's, v2 the native one).
+var DefaultDeltaFormats = []string{"v1", "v2"}
+
+func (tr *Trust) formats() []string {
+	if tr.DeltaFormats == nil {
+		return DefaultDeltaFormats
+	}
+	return tr.DeltaFormats
 }
 
 // Accept verifies data, persists the new highest versions, and returns the
@@ -120,16 +135,17 @@ func CheckEntry(t source.Target, e source.Entry) error {
 	return fmt.Errorf("%s: %w in release %d", e.Path, source.ErrNotFound, rel.Version)
 }
 
-// FindDelta looks up a delta fromSHA1 → e in the signed metadata; none is
-// source.ErrNotFound, without any I/O.
-func FindDelta(t source.Target, e source.Entry, fromSHA1 string) (*repo.Delta, error) {
+// FindDelta looks up a delta fromSHA1 → e in a format the client applies in
+// the signed metadata; none is source.ErrNotFound, without any I/O.
+func (tr *Trust) FindDelta(t source.Target, e source.Entry, fromSHA1 string) (*repo.Delta, error) {
 	rel, err := Release(t)
 	if err != nil {
 		return nil, err
 	}
 	for i := range rel.Deltas {
 		d := &rel.Deltas[i]
-		if d.FromSHA1 == fromSHA1 && d.ToSHA1 == e.BlobSHA1 && (e.SHA256 == "" || d.ToSHA256 == e.SHA256) {
+		if d.FromSHA1 == fromSHA1 && d.ToSHA1 == e.BlobSHA1 && (e.SHA256 == "" || d.ToSHA256 == e.SHA256) &&
+			slices.Contains(tr.formats(), d.Format) {
 			return d, nil
 		}
 	}
