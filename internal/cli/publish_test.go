@@ -30,7 +30,9 @@ func TestKeygenPublishUpdate(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("keygen: %d %s", code, stderr)
 	}
-	var kg struct{ TrustedKey string `json:"trusted_key"` }
+	var kg struct {
+		TrustedKey string `json:"trusted_key"`
+	}
 	json.Unmarshal([]byte(stdout), &kg)
 
 	if code, _, stderr = run(t, "publish", "--src", src, "--out", out); code != 2 {
