@@ -143,6 +143,11 @@ type Status struct {
 // pending. It is read-only: it does not recover (every other call does).
 func (u *Updater) Status(ctx context.Context) (*Status, error) {
 	s := &Status{Current: state.ReadVersion(u.fs, u.dirs.Target), Errors: state.ReadErrors(u.fs, u.dirs.Target)}
+	if u.releasesMode() {
+		l := u.layout()
+		s.Current, s.Previous = u.releaseVersion(l.Current()), u.releaseVersion(l.Previous())
+		return s, nil
+	}
 	if p := state.ReadPrevious(u.fs, u.dirs.State); p != nil {
 		s.Previous = p.Version
 	}
@@ -169,6 +174,14 @@ func (u *Updater) Recover(ctx context.Context) (string, error) {
 }
 
 func (u *Updater) recover() (string, error) {
+	if u.releasesMode() {
+		// The current symlink is the commit point; version.json follows it,
+		// and unfinished release builds are dropped.
+		if err := u.syncReleaseVersion(); err != nil {
+			return "", fmt.Errorf("recover: %w", err)
+		}
+		return "", nil
+	}
 	out, j, err := apply.Recover(u.fs, u.dirs)
 	if err != nil {
 		return string(out), err
@@ -206,6 +219,9 @@ func (u *Updater) Check(ctx context.Context) (*CheckResult, error) {
 }
 
 func (u *Updater) check(ctx context.Context) (*CheckResult, error) {
+	if u.releasesMode() {
+		return u.checkReleases(ctx, u.src, u.cfg.Force)
+	}
 	return u.checkFrom(ctx, u.src, u.cfg.Force)
 }
 
@@ -284,7 +300,11 @@ func (u *Updater) Update(ctx context.Context) (res *UpdateResult, err error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err = u.updateFrom(ctx, u.src, u.cfg.Force)
+	if u.releasesMode() {
+		res, err = u.updateReleases(ctx, u.src, u.cfg.Force)
+	} else {
+		res, err = u.updateFrom(ctx, u.src, u.cfg.Force)
+	}
 	if res != nil {
 		res.Recovered = rec
 	}
@@ -302,6 +322,9 @@ func (u *Updater) Rollback(ctx context.Context) (res *UpdateResult, err error) {
 	defer unlock()
 	if _, err := u.recover(); err != nil {
 		return nil, err
+	}
+	if u.releasesMode() {
+		return u.rollbackReleases()
 	}
 	src, err := previous.New(u.fs, u.dirs.State, u.dirs.Objects())
 	if err != nil {
