@@ -115,7 +115,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	case isGit:
 		return nil, fmt.Errorf("publish: %s is a git repository: pass --ref (a tag, branch or HEAD)", o.Src)
 	default: // a plain folder; Ref is only a label
-		t, err = dirTree(ctx, log, st, o.Src, o.Ref)
+		t, err = dirTree(ctx, log, st, o.Src, o.Ref, o.Out, o.Keys)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)

@@ -100,6 +100,19 @@ func TestPlainFolderTwoVersions(t *testing.T) {
 	})
 }
 
+func TestRepoAndKeysInsideSrcAreSkipped(t *testing.T) {
+	src := t.TempDir()
+	keys, out := filepath.Join(src, "keys"), filepath.Join(src, "repo")
+	Keygen(KeygenOptions{Dir: keys})
+	write(t, src, map[string]string{"a.txt": "a"})
+	for i := 0; i < 2; i++ {
+		res, err := Run(context.Background(), Options{Src: src, Out: out, Keys: keys})
+		if err != nil || res.Files != 1 {
+			t.Fatalf("run %d: %+v %v", i, res, err)
+		}
+	}
+}
+
 func TestGitNeedsRef(t *testing.T) {
 	d := t.TempDir()
 	if out, err := exec.Command("git", "init", "-q", d).CombinedOutput(); err != nil {

@@ -39,7 +39,7 @@ func runSeed(ctx context.Context, log *slog.Logger, o Options) (*Result, error) 
 	if isGit(o.Src) && o.Ref != "" {
 		t, err = gitTree(ctx, log, st, o.Src, o.Ref)
 	} else {
-		t, err = dirTree(ctx, log, st, o.Src, o.Ref)
+		t, err = dirTree(ctx, log, st, o.Src, o.Ref, o.Out, o.Keys)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)

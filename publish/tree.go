@@ -164,10 +164,20 @@ func catFile(ctx context.Context, st *store, dir string, shas []string) (map[str
 	return res, nil
 }
 
-// dirTree reads a plain folder (skipping .git directories). Its "commit" is a
+// dirTree reads a plain folder (skipping .git directories and the folders in
+// skip, i.e. the repository being written and the keys). Its "commit" is a
 // content id: hex SHA-256 over the sorted "mode sha1 path" lines.
-func dirTree(ctx context.Context, log *slog.Logger, st *store, dir, ref string) (*tree, error) {
+func dirTree(ctx context.Context, log *slog.Logger, st *store, dir, ref string, skip ...string) (*tree, error) {
 	t := &tree{ref: ref}
+	skipAbs := map[string]bool{}
+	for _, s := range skip {
+		if s == "" {
+			continue
+		}
+		if a, err := filepath.Abs(s); err == nil {
+			skipAbs[a] = true
+		}
+	}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -185,6 +195,10 @@ func dirTree(ctx context.Context, log *slog.Logger, st *store, dir, ref string) 
 		rel = filepath.ToSlash(rel)
 		if d.IsDir() {
 			if d.Name() == ".git" {
+				return filepath.SkipDir
+			}
+			if a, err := filepath.Abs(p); err == nil && skipAbs[a] {
+				log.Warn("not publishing the repository or keys folder found inside --src", "path", rel)
 				return filepath.SkipDir
 			}
 			return nil
