@@ -3,6 +3,8 @@ package ota
 import (
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"path"
 	"path/filepath"
 	"time"
@@ -47,8 +49,18 @@ func newRepoSource(cfg config.Config, cache source.Cache, log *slog.Logger) (sou
 	if cfg.Source == "dir" {
 		return dirrepo.New(cfg.RepoPath, trust), nil
 	}
+	secs := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+	dialer := &net.Dialer{Timeout: secs(cfg.ConnectTimeoutSec)}
+	client := &http.Client{Transport: &http.Transport{
+		Proxy:       http.ProxyFromEnvironment,
+		DialContext: dialer.DialContext,
+		// A per-read deadline, not an overall one: large objects may take long.
+		ResponseHeaderTimeout: secs(cfg.HTTPTimeoutSec),
+		TLSHandshakeTimeout:   secs(cfg.HTTPTimeoutSec),
+		IdleConnTimeout:       60 * time.Second,
+	}}
 	return httprepo.New(httprepo.Options{
-		URL: cfg.URL, Trust: trust, Cache: cache, Logger: log,
+		URL: cfg.URL, Trust: trust, Cache: cache, Logger: log, Client: client,
 		Attempts: cfg.HTTPRetries, Backoff: time.Duration(cfg.BackoffSec * float64(time.Second)),
 	})
 }
