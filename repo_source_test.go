@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/otafleet/ota/config"
+	"github.com/otafleet/ota/internal/source/httprepo"
 	"github.com/otafleet/ota/internal/source/signedrepo/repotest"
 	"github.com/otafleet/ota/repo"
 )
@@ -72,5 +73,22 @@ func TestSignedRepoConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: want a problem with %s, got %v", body, want, err)
 		}
+	}
+}
+
+func TestHTTPRepoSourceFromConfig(t *testing.T) {
+	target := t.TempDir()
+	_, key, _ := repo.GenerateKey()
+	body, _ := json.Marshal(map[string]any{"source": "http", "url": "http://127.0.0.1:1/ota", "trusted_keys": []string{key.Public().String()}})
+	cfg, err := config.Parse(filepath.Join(target, "ota_config.json"), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := u.src.(*httprepo.Source); !ok {
+		t.Fatalf("source %T", u.src)
 	}
 }
