@@ -6,6 +6,8 @@ package repotest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -14,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otafleet/ota/internal/source"
+	"github.com/otafleet/ota/internal/source/sourcetest"
 	"github.com/otafleet/ota/publish"
 	"github.com/otafleet/ota/repo"
 )
@@ -181,4 +185,64 @@ func (f *Fixture) WriteLatest(bun *repo.Bundle) {
 // Verifier returns a verifier trusting the fixture's root key.
 func (f *Fixture) Verifier() repo.Verifier {
 	return repo.Verifier{TrustedKeys: f.RootKeys(), ClockSlack: time.Minute}
+}
+
+// FromFixture publishes a sourcetest.Fixture as version 1 of a new signed
+// repository (files from a plain folder; the fixture's opaque deltas added
+// to the metadata in format "v2" and re-signed with the signing key).
+func FromFixture(t testing.TB, fx sourcetest.Fixture) *Fixture {
+	t.Helper()
+	f := New(t)
+	src := filepath.Join(filepath.Dir(f.Git), "fixture")
+	for p, file := range fx.Files {
+		full := filepath.Join(src, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		switch file.Mode {
+		case source.ModeSymlink:
+			err = os.Symlink(string(file.Data), full)
+		case source.ModeExecutable:
+			err = os.WriteFile(full, file.Data, 0o755)
+		default:
+			err = os.WriteFile(full, file.Data, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := publish.Run(context.Background(), publish.Options{Src: src, Ref: "fixture", Out: f.Repo, Keys: f.Keys}); err != nil {
+		t.Fatal(err)
+	}
+	if len(fx.Deltas) == 0 {
+		return f
+	}
+	f.Forge(func(_ *repo.Root, rel *repo.Release) {
+		for _, d := range fx.Deltas {
+			var to *repo.File
+			for i := range rel.Files {
+				if rel.Files[i].Path == d.Path {
+					to = &rel.Files[i]
+				}
+			}
+			if to == nil {
+				t.Fatalf("fixture delta for unknown path %q", d.Path)
+			}
+			// The suite gives only the base's blob SHA-1; its SHA-256 is
+			// made up (clients look deltas up by blob SHA-1).
+			from := sha256.Sum256([]byte(d.FromSHA1))
+			fromHex := hex.EncodeToString(from[:])
+			sum := sha256.Sum256(d.Data)
+			obj := repo.DeltaPath(fromHex, to.SHA256, "v2")
+			full := filepath.Join(f.Repo, filepath.FromSlash(obj))
+			os.MkdirAll(filepath.Dir(full), 0o755)
+			if err := os.WriteFile(full, d.Data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rel.Deltas = append(rel.Deltas, repo.Delta{FromSHA256: fromHex, FromSHA1: d.FromSHA1, ToSHA256: to.SHA256,
+				ToSHA1: to.SHA1, Format: "v2", Object: obj, Size: int64(len(d.Data)), SHA256: hex.EncodeToString(sum[:])})
+		}
+	}, nil, []repo.PrivateKey{f.Key(publish.SigningKeyFile)})
+	return f
 }
