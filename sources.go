@@ -3,14 +3,13 @@ package ota
 import (
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"path"
 	"path/filepath"
 	"time"
 
 	"github.com/otafleet/ota/config"
 	"github.com/otafleet/ota/internal/fetch"
+	"github.com/otafleet/ota/internal/httpx"
 	"github.com/otafleet/ota/internal/source"
 	"github.com/otafleet/ota/internal/source/dirrepo"
 	"github.com/otafleet/ota/internal/source/httprepo"
@@ -50,18 +49,13 @@ func newRepoSource(cfg config.Config, cache source.Cache, log *slog.Logger) (sou
 		return dirrepo.New(cfg.RepoPath, trust), nil
 	}
 	secs := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
-	dialer := &net.Dialer{Timeout: secs(cfg.ConnectTimeoutSec)}
-	client := &http.Client{Transport: &http.Transport{
-		Proxy:       http.ProxyFromEnvironment,
-		DialContext: dialer.DialContext,
-		// A per-read deadline, not an overall one: large objects may take long.
-		ResponseHeaderTimeout: secs(cfg.HTTPTimeoutSec),
-		TLSHandshakeTimeout:   secs(cfg.HTTPTimeoutSec),
-		IdleConnTimeout:       60 * time.Second,
-	}}
 	return httprepo.New(httprepo.Options{
-		URL: cfg.URL, Trust: trust, Cache: cache, Logger: log, Client: client,
-		Attempts: cfg.HTTPRetries, Backoff: time.Duration(cfg.BackoffSec * float64(time.Second)),
+		URL: cfg.URL, Trust: trust, Cache: cache, Logger: log,
+		HTTP: httpx.Options{
+			ConnectTimeout: secs(cfg.ConnectTimeoutSec), Timeout: secs(cfg.HTTPTimeoutSec),
+			UserAgent: cfg.UserAgent, Attempts: cfg.HTTPRetries,
+			Backoff: secs(cfg.BackoffSec), MaxBackoff: secs(cfg.MaxBackoffSec), Logger: log,
+		},
 	})
 }
 

@@ -11,9 +11,8 @@
 //   - A delta the signed metadata does not list is source.ErrNotFound without
 //     any request; one the server lacks (404) is source.ErrNotFound at once.
 //
-// The small retry loop here stands in for internal/httpx (retry, backoff,
-// rate-limit pacing) which is being written separately; switch to it once
-// merged.
+// Retries, backoff, rate-limit pacing, timeouts and body caps come from
+// internal/httpx.
 package httprepo
 
 import (
@@ -24,11 +23,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
-	"time"
 
+	"github.com/otafleet/ota/internal/httpx"
 	"github.com/otafleet/ota/internal/source"
 	"github.com/otafleet/ota/internal/source/signedrepo"
 	"github.com/otafleet/ota/repo"
@@ -37,21 +35,21 @@ import (
 // Options configures a Source.
 type Options struct {
 	// URL of the repository root (the folder holding latest.json).
-	URL    string
-	Client *http.Client // default: 30 s response-header timeout, no overall timeout
-	Trust  signedrepo.Trust
-	Cache  source.Cache // ETag cache; nil means in memory
-	// Attempts per request for network errors, 5xx and 429; default 3.
-	Attempts int
-	Backoff  time.Duration // first retry delay; default 500 ms, doubled per try
-	Logger   *slog.Logger
+	URL   string
+	HTTP  httpx.Options // retries, backoff, timeouts (http_retries, backoff_sec, ...)
+	Trust signedrepo.Trust
+	Cache source.Cache // ETag cache; nil means in memory
+	// Logger defaults to HTTP.Logger, then to discarding.
+	Logger *slog.Logger
 }
 
 // Source is a repository over HTTP.
 type Source struct {
-	base *url.URL
-	o    Options
-	log  *slog.Logger
+	base  *url.URL
+	http  *httpx.Client
+	trust signedrepo.Trust
+	cache source.Cache
+	log   *slog.Logger
 }
 
 var _ source.Source = (*Source)(nil)
@@ -65,132 +63,44 @@ func New(o Options) (*Source, error) {
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
 	}
-	if o.Client == nil {
-		o.Client = &http.Client{Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			ResponseHeaderTimeout: 30 * time.Second,
-			TLSHandshakeTimeout:   15 * time.Second,
-			IdleConnTimeout:       60 * time.Second,
-		}}
-	}
 	if o.Cache == nil {
 		o.Cache = &MemCache{}
 	}
-	if o.Attempts <= 0 {
-		o.Attempts = 3
+	if o.Logger == nil {
+		o.Logger = o.HTTP.Logger
 	}
-	if o.Backoff <= 0 {
-		o.Backoff = 500 * time.Millisecond
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if o.HTTP.Logger == nil {
+		o.HTTP.Logger = o.Logger
 	}
-	return &Source{base: u, o: o, log: log}, nil
+	return &Source{base: u, http: httpx.New(o.HTTP), trust: o.Trust, cache: o.Cache, log: o.Logger}, nil
 }
 
-func (s *Source) url(rel string) string {
-	return s.base.ResolveReference(&url.URL{Path: rel}).String()
+func (s *Source) request(ctx context.Context, rel string) (*http.Request, error) {
+	u := s.base.ResolveReference(&url.URL{Path: rel}).String()
+	return http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 }
 
-// get performs a GET with retries on transport errors, 5xx and 429. The
-// caller closes the body of the response it gets.
-func (s *Source) get(ctx context.Context, rel string, hdr http.Header) (*http.Response, error) {
-	u := s.url(rel)
-	delay := s.o.Backoff
-	var last error
-	for i := 0; i < s.o.Attempts; i++ {
-		if i > 0 {
-			s.log.Debug("retrying", "url", u, "attempt", i+1, "err", last)
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(delay):
-			}
-			delay *= 2
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			return nil, err
-		}
-		for k, v := range hdr {
-			req.Header[k] = v
-		}
-		resp, err := s.o.Client.Do(req)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			last = err
-			continue
-		}
-		if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
-			resp.Body.Close()
-			last = fmt.Errorf("GET %s: %s", u, resp.Status)
-			if resp.StatusCode == http.StatusTooManyRequests {
-				last = fmt.Errorf("%w: %w", source.ErrRateLimit, last)
-			}
-			continue
-		}
-		return resp, nil
-	}
-	return nil, fmt.Errorf("GET %s failed after %d attempts: %w", u, s.o.Attempts, last)
-}
-
-func statusErr(resp *http.Response) error {
-	err := fmt.Errorf("GET %s: %s", resp.Request.URL, resp.Status)
-	switch resp.StatusCode {
-	case http.StatusNotFound:
-		return fmt.Errorf("%w: %w", source.ErrNotFound, err)
-	case http.StatusUnauthorized, http.StatusForbidden:
-		return fmt.Errorf("%w: %w", source.ErrAuth, err)
-	}
-	return err
-}
-
-// Resolve fetches latest.json conditionally and verifies it.
+// Resolve fetches latest.json conditionally and verifies it (also when the
+// answer is 304 and the body comes from the cache).
 func (s *Source) Resolve(ctx context.Context) (source.Target, error) {
-	key := s.url(repo.LatestPath)
-	etag, cached, haveCache := s.o.Cache.Get(key)
-	hdr := http.Header{}
-	if haveCache && etag != "" {
-		hdr.Set("If-None-Match", etag)
-	}
-	resp, err := s.get(ctx, repo.LatestPath, hdr)
+	req, err := s.request(ctx, repo.LatestPath)
 	if err != nil {
 		return source.Target{}, err
 	}
-	defer resp.Body.Close()
-	var data []byte
-	switch {
-	case resp.StatusCode == http.StatusNotModified && haveCache:
-		data = cached
-	case resp.StatusCode == http.StatusOK:
-		limit := s.o.Trust.Verifier.Limits.MaxMetadataSize
-		if limit <= 0 {
-			limit = repo.DefaultMaxMetadataSize
-		}
-		if resp.ContentLength > limit {
-			return source.Target{}, fmt.Errorf("%s: %w: %d bytes, limit %d", key, source.ErrTooLarge, resp.ContentLength, limit)
-		}
-		data, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
-		if err != nil {
-			return source.Target{}, fmt.Errorf("read %s: %w", key, err)
-		}
-		if int64(len(data)) > limit {
-			return source.Target{}, fmt.Errorf("%s: %w: limit %d bytes", key, source.ErrTooLarge, limit)
-		}
-	default:
-		return source.Target{}, statusErr(resp)
+	limit := s.trust.Verifier.Limits.MaxMetadataSize
+	if limit <= 0 {
+		limit = repo.DefaultMaxMetadataSize
 	}
-	t, err := s.o.Trust.Accept(data)
+	res, err := s.http.GetCached(ctx, req, s.cache, req.URL.String(), limit)
 	if err != nil {
 		return source.Target{}, fmt.Errorf("http repository %s: %w", s.base, err)
 	}
-	if resp.StatusCode == http.StatusOK {
-		if et := resp.Header.Get("ETag"); et != "" {
-			s.o.Cache.Put(key, et, data)
-		}
+	t, err := s.trust.Accept(res.Body)
+	if err != nil {
+		return source.Target{}, fmt.Errorf("http repository %s: %w", s.base, err)
 	}
 	return t, nil
 }
@@ -210,7 +120,7 @@ func (s *Source) Open(ctx context.Context, t source.Target, e source.Entry, offs
 
 // Delta streams the signed delta fromSHA1 → e.
 func (s *Source) Delta(ctx context.Context, t source.Target, e source.Entry, fromSHA1 string) (io.ReadCloser, error) {
-	d, err := s.o.Trust.FindDelta(t, e, fromSHA1)
+	d, err := s.trust.FindDelta(t, e, fromSHA1)
 	if err != nil {
 		return nil, err
 	}
@@ -224,50 +134,23 @@ func (s *Source) fetch(ctx context.Context, rel, sum string, size, offset int64,
 	if offset == size && offset > 0 {
 		return io.NopCloser(strings.NewReader("")), nil
 	}
-	hdr := http.Header{}
-	if offset > 0 {
-		hdr.Set("Range", "bytes="+strconv.FormatInt(offset, 10)+"-")
-	}
-	resp, err := s.get(ctx, rel, hdr)
+	req, err := s.request(ctx, rel)
 	if err != nil {
 		return nil, err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			resp.Body.Close()
+	// Content-addressed objects never change, so no If-Range is needed.
+	body, start, err := s.http.GetRange(ctx, req, offset, size-offset)
+	if err != nil {
+		if errors.Is(err, source.ErrTooLarge) {
+			err = signedrepo.Unverified(fmt.Errorf("%w: %w", repo.ErrTooLarge, err))
 		}
-	}()
-	switch {
-	case offset == 0 && resp.StatusCode == http.StatusOK:
-	case offset > 0 && resp.StatusCode == http.StatusPartialContent:
-		start, err := contentRangeStart(resp.Header.Get("Content-Range"))
-		if err != nil || start != offset {
-			return nil, fmt.Errorf("%s: %w: Content-Range %q for offset %d", what, source.ErrBadData, resp.Header.Get("Content-Range"), offset)
-		}
-	case offset > 0 && resp.StatusCode == http.StatusOK:
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if start != offset {
+		body.Close()
 		return nil, fmt.Errorf("%s: %w", what, source.ErrNoRange)
-	default:
-		return nil, fmt.Errorf("%s: %w", what, statusErr(resp))
 	}
-	if resp.ContentLength > size-offset {
-		return nil, signedrepo.Unverified(fmt.Errorf("%s: %w: server sends %d bytes, signed size leaves %d",
-			what, repo.ErrTooLarge, resp.ContentLength, size-offset))
-	}
-	ok = true
-	return signedrepo.NewReader(resp.Body, sum, size, offset, nil, what), nil
-}
-
-func contentRangeStart(cr string) (int64, error) {
-	rest, ok := strings.CutPrefix(cr, "bytes ")
-	if !ok {
-		return 0, errors.New("no bytes unit")
-	}
-	a, _, ok := strings.Cut(rest, "-")
-	if !ok {
-		return 0, errors.New("no range")
-	}
-	return strconv.ParseInt(a, 10, 64)
+	return signedrepo.NewReader(body, sum, size, offset, nil, what), nil
 }
 
 // MemCache is an in-memory source.Cache.

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otafleet/ota/internal/httpx"
 	"github.com/otafleet/ota/internal/source"
 	"github.com/otafleet/ota/internal/source/signedrepo"
 	"github.com/otafleet/ota/internal/source/signedrepo/repotest"
@@ -139,7 +140,7 @@ func TestNginx(t *testing.T) {
 	ng := startNginx(t, f.Repo)
 	ctx := context.Background()
 	seen := &repo.MemSeen{}
-	s, err := New(Options{URL: ng.URL, Trust: signedrepo.Trust{Verifier: f.Verifier(), Seen: seen, DeltaFormats: []string{"zstd-patch"}}, Backoff: time.Millisecond})
+	s, err := New(Options{URL: ng.URL, Trust: signedrepo.Trust{Verifier: f.Verifier(), Seen: seen, DeltaFormats: []string{"zstd-patch"}}, HTTP: httpx.Options{Backoff: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,5 +270,10 @@ func TestNginx(t *testing.T) {
 	}
 	if !errors.Is(err, repo.ErrHashMismatch) || !errors.Is(err, source.ErrUnverified) {
 		t.Fatalf("tampered object over http: %v", err)
+	}
+	// An oversized object is refused from its Content-Length, before the body.
+	os.WriteFile(obj, append(bytes.Clone(big2), big2...), 0o644)
+	if _, err = s.Open(ctx, tg2, big2E, 0); !errors.Is(err, repo.ErrTooLarge) || !errors.Is(err, source.ErrUnverified) {
+		t.Fatalf("oversized object over http: %v", err)
 	}
 }

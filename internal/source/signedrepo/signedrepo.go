@@ -190,6 +190,10 @@ func (r *Reader) Read(p []byte) (int, error) {
 		return 0, r.state
 	}
 	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF && errors.Is(err, source.ErrTooLarge) {
+		r.state = Unverified(fmt.Errorf("%s: %w: %w", r.what, repo.ErrTooLarge, err))
+		return 0, r.state
+	}
 	r.n += int64(n)
 	if r.n > r.size {
 		r.state = Unverified(fmt.Errorf("%s: %w: more than the %d bytes in signed metadata", r.what, repo.ErrTooLarge, r.size))
