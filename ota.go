@@ -145,6 +145,9 @@ type Status struct {
 	Current  *Version `json:"current"`
 	Previous *Version `json:"previous"`
 	Pending  bool     `json:"pending"`
+	// Version is the published version number of the installed release
+	// (signed repositories only).
+	Version int64 `json:"version,omitempty"`
 	// PendingTo is the version an interrupted update was going to.
 	PendingTo *Version `json:"pending_to,omitempty"`
 	Errors    []string `json:"errors,omitempty"`
@@ -161,6 +164,9 @@ func (u *Updater) Status(ctx context.Context) (*Status, error) {
 	}
 	if p := state.ReadPrevious(u.fs, u.dirs.State); p != nil {
 		s.Previous = p.Version
+	}
+	if s.Current != nil {
+		s.Version = s.Current.Number
 	}
 	j, err := apply.ReadJournal(u.fs, u.dirs)
 	if err != nil {
