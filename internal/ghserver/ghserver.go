@@ -51,7 +51,7 @@ type Server struct {
 	nextID    int64
 	home      string
 	inflight  int
-	rawDone   int // raw responses finished, for tests that act mid-update
+	rawDone   int        // raw responses finished, for tests that act mid-update
 	idle      *sync.Cond // signalled when inflight drops to 0
 }
 
