@@ -28,6 +28,7 @@ func bsdiffOps(old, new []byte) []op {
 	m := newMatcher(old)
 	oldSize, newSize := len(old), len(new)
 	var scan, length, pos, lastScan, lastPos, lastOffset int
+	var prevOffsets [2]int
 	for scan < newSize {
 		oldScore := 0
 		scan += length
@@ -38,7 +39,7 @@ func bsdiffOps(old, new []byte) []op {
 					oldScore++
 				}
 			}
-			if (length == oldScore && length != 0) || length > oldScore+8 {
+			if (length == oldScore && length != 0) || length > oldScore+8+farPenalty(pos-scan, lastOffset, prevOffsets) {
 				break
 			}
 			if scan+lastOffset < oldSize && old[scan+lastOffset] == new[scan] {
@@ -94,10 +95,27 @@ func bsdiffOps(old, new []byte) []op {
 			extraLen: int64((scan - lenB) - (lastScan + lenF)),
 			seek:     int64((pos - lenB) - (lastPos + lenF)),
 		})
+		if pos-scan != lastOffset {
+			prevOffsets[1], prevOffsets[0] = prevOffsets[0], lastOffset
+		}
 		lastScan, lastPos, lastOffset = scan-lenB, pos-lenB, pos-scan
 	}
 	if len(ops) > 0 {
 		ops[len(ops)-1].seek = 0 // never used; zero codes cheapest
 	}
 	return ops
+}
+
+// farMinGain is how many more matching bytes a match must bring (beyond
+// bsdiff's 8) when it starts at an offset far from the current and recent
+// ones: such a jump costs a long seek there and usually one back.
+var farMinGain = 0
+
+func farPenalty(ofs, last int, prev [2]int) int {
+	for _, o := range [3]int{last, prev[0], prev[1]} {
+		if d := ofs - o; d > -64 && d < 64 {
+			return 0
+		}
+	}
+	return farMinGain
 }

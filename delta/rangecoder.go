@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 )
 
 // Binary adaptive range coder in the style of LZMA's, with 16-bit
@@ -53,6 +54,10 @@ type rcEncoder struct {
 	cache     byte
 	cacheSize int64
 	out       []byte
+	// stats, if non-nil, accumulates the ideal cost in bits per category
+	// (analysis only).
+	stats *[8]float64
+	cat   int
 }
 
 func newEncoder() *rcEncoder { return &rcEncoder{rng: 0xFFFFFFFF, cacheSize: 1} }
@@ -77,6 +82,13 @@ func (e *rcEncoder) shiftLow() {
 
 func (e *rcEncoder) encode(p *prob, bit int) {
 	bound := (e.rng >> probBits) * p.p0()
+	if e.stats != nil {
+		q := float64(p.p0()) / (1 << probBits)
+		if bit == 1 {
+			q = 1 - q
+		}
+		e.stats[e.cat] -= math.Log2(q)
+	}
 	if bit == 0 {
 		e.rng = bound
 	} else {

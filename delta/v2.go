@@ -72,125 +72,306 @@ type op struct {
 	seek              int64
 }
 
-// Number fields coded with separate models.
-const (
-	fDiff = iota
-	fExtra
-	fSeek
-	nFields
-)
-
 // models is the complete decoder (and encoder) state of the v2 coded stream.
-// Its size is fixed: about 0.6 MiB.
+// Its size is fixed (well under 1 MiB).
 type models struct {
-	nbits  [nFields][]prob // 64-leaf tree: bit length of the number
-	low    [nFields][]prob // [nb*64 + bit]: bits below the leading 1
-	sign   []prob
-	diff   []prob // [ctx*256 + tree node]
-	extra  []prob // [prev byte*256 + tree node]
-	prevD  byte
-	prevX  byte
-	oldPrv byte
+	num      [nNums]numModel
+	sign     []prob // [kind]
+	kind     []prob // [kind history*4 + tree node]
+	kindHist byte
+	reps     [nKinds - 1]int64
+
+	// Difference bytes are coded sparsely: the length of the run of zero
+	// bytes before the next non-zero byte, then that byte when it is reached.
+	runEq   []prob // [hist]: run equals the previous run / the one before
+	runEq2  []prob
+	valEq   []prob // [hist]: value equals the previous non-zero value
+	val     []prob // [old byte*256 + tree node]
+	runHist byte
+	valHist byte
+	r1, r2  uint64
+	v1      byte
+
+	extra []prob // [prev byte*256 + tree node]
+	prevX byte
+
+	// Sparse-diff position: zeros still to produce before the next value,
+	// and whether the next diff byte needs a new run length first.
+	zerosLeft uint64
+	needRun   bool
 }
 
-const diffCtxs = 256 * 4
+// Number models.
+const (
+	nDiff = iota
+	nExtra
+	nSeek
+	nRun
+	nNums
+)
+
+// numModel codes a non-negative integer: its bit length with a 64-leaf tree
+// (one tree per context), then the bits below the leading one.
+type numModel struct {
+	nbits []prob // [ctx*64 + node]
+	low   []prob // [nb*64 + bit]
+}
+
+const numCtxs = 16
+
+func newNumModel() numModel {
+	return numModel{nbits: newProbs(numCtxs * 64), low: newProbs(64 * 64)}
+}
 
 func newModels() *models {
-	m := &models{sign: newProbs(2), diff: newProbs(diffCtxs * 256), extra: newProbs(256 * 256)}
-	for f := range nFields {
-		m.nbits[f] = newProbs(64)
-		m.low[f] = newProbs(64 * 64)
+	m := &models{
+		sign:    newProbs(nKinds),
+		kind:    newProbs(16 * 4),
+		runEq:   newProbs(16),
+		runEq2:  newProbs(16),
+		valEq:   newProbs(16),
+		val:     newProbs(256 * 256),
+		extra:   newProbs(256 * 256),
+		needRun: true,
+	}
+	for i := range m.num {
+		m.num[i] = newNumModel()
 	}
 	return m
 }
 
-// diffCtx selects the model for the next difference byte from the previous
-// difference byte and the old byte it will be added to.
-func (m *models) diffCtx(oldByte byte) int {
-	c := 0
-	switch {
-	case m.prevD == 0:
-		c = 0
-	case m.prevD == 0xFF || m.prevD == 1:
-		c = 1
-	default:
-		c = 2
-		if m.prevD&0x80 != 0 {
-			c = 3
-		}
+func bitLen(v uint64) int {
+	n := 0
+	for ; v != 0; v >>= 1 {
+		n++
 	}
-	return (c*256 + int(oldByte)) * 256
+	return n
 }
 
-func (m *models) encodeNum(e *rcEncoder, f int, v uint64) {
-	nb := 0
-	for x := v; x != 0; x >>= 1 {
-		nb++
-	}
-	e.encodeTree(m.nbits[f], 6, uint32(nb))
+func (nm *numModel) encode(e *rcEncoder, ctx int, v uint64) {
+	nb := bitLen(v)
+	e.encodeTree(nm.nbits[ctx*64:], 6, uint32(nb))
 	for i := nb - 2; i >= 0; i-- {
-		e.encode(&m.low[f][nb*64+i], int(v>>i)&1)
+		e.encode(&nm.low[nb*64+i], int(v>>i)&1)
 	}
 }
 
-func (m *models) decodeNum(d *rcDecoder, f int) uint64 {
-	nb := int(d.decodeTree(m.nbits[f], 6))
+func (nm *numModel) decode(d *rcDecoder, ctx int) uint64 {
+	nb := int(d.decodeTree(nm.nbits[ctx*64:], 6))
 	if nb == 0 {
 		return 0
 	}
-	if nb > 49 { // larger than maxSize; let the caller reject it
-		nb = 49
-	}
+	// A longer number exceeds every limit; decode it anyway (the caller
+	// rejects it) but without overflowing.
+	nb = min(nb, 56)
 	v := uint64(1)
 	for i := nb - 2; i >= 0; i-- {
-		v = v<<1 | uint64(d.decode(&m.low[f][nb*64+i]))
+		v = v<<1 | uint64(d.decode(&nm.low[nb*64+i]))
+	}
+	return v
+}
+
+func numCtx(prev uint64) int { return min(bitLen(prev), numCtxs-1) }
+
+// encodeRun codes the length of the next zero run.
+func (m *models) encodeRun(e *rcEncoder, r uint64) {
+	h := int(m.runHist & 15)
+	switch {
+	case r == m.r1:
+		e.encode(&m.runEq[h], 0)
+		m.runHist = m.runHist<<2 | 1
+	case r == m.r2:
+		e.encode(&m.runEq[h], 1)
+		e.encode(&m.runEq2[h], 0)
+		m.runHist = m.runHist<<2 | 2
+	default:
+		e.encode(&m.runEq[h], 1)
+		e.encode(&m.runEq2[h], 1)
+		m.num[nRun].encode(e, numCtx(m.r1), r)
+		m.runHist = m.runHist << 2
+	}
+	m.r1, m.r2 = r, m.r1
+}
+
+func (m *models) decodeRun(d *rcDecoder) uint64 {
+	h := int(m.runHist & 15)
+	var r uint64
+	switch {
+	case d.decode(&m.runEq[h]) == 0:
+		r = m.r1
+		m.runHist = m.runHist<<2 | 1
+	case d.decode(&m.runEq2[h]) == 0:
+		r = m.r2
+		m.runHist = m.runHist<<2 | 2
+	default:
+		r = m.num[nRun].decode(d, numCtx(m.r1))
+		m.runHist = m.runHist << 2
+	}
+	m.r1, m.r2 = r, m.r1
+	return r
+}
+
+// encodeVal codes a non-zero difference byte added to old byte ob.
+func (m *models) encodeVal(e *rcEncoder, v, ob byte) {
+	h := int(m.valHist&3)<<2 | int(m.runHist&3)
+	if v == m.v1 {
+		e.encode(&m.valEq[h], 0)
+		m.valHist = m.valHist<<1 | 1
+	} else {
+		e.encode(&m.valEq[h], 1)
+		e.encodeTree(m.val[int(ob)*256:], 8, uint32(v))
+		m.valHist <<= 1
+	}
+	m.v1 = v
+}
+
+func (m *models) decodeVal(d *rcDecoder, ob byte) byte {
+	h := int(m.valHist&3)<<2 | int(m.runHist&3)
+	var v byte
+	if d.decode(&m.valEq[h]) == 0 {
+		v = m.v1
+		m.valHist = m.valHist<<1 | 1
+	} else {
+		v = byte(d.decodeTree(m.val[int(ob)*256:], 8))
+		m.valHist <<= 1
+	}
+	m.v1 = v
+	return v
+}
+
+// decodeDiff returns the next difference byte, to be added to old byte ob.
+func (m *models) decodeDiff(d *rcDecoder, ob byte) byte {
+	if m.needRun {
+		m.zerosLeft = m.decodeRun(d)
+		m.needRun = false
+	}
+	if m.zerosLeft > 0 {
+		m.zerosLeft--
+		return 0
+	}
+	m.needRun = true
+	return m.decodeVal(d, ob)
+}
+
+// Seeks are coded as the offset (old position minus new position) the next
+// op starts at, relative to one of: the offset that seek 0 gives (kind 0),
+// or one of the three most recent distinct offsets (kinds 1-3). Edits to
+// text and code leave the offset unchanged or return to a recent one after
+// a short excursion, so most seeks become small numbers.
+const nKinds = 4
+
+func (m *models) pushOffset(t int64) {
+	switch t {
+	case m.reps[0]:
+	case m.reps[1]:
+		m.reps[0], m.reps[1] = t, m.reps[0]
+	default:
+		m.reps[0], m.reps[1], m.reps[2] = t, m.reps[0], m.reps[1]
+	}
+}
+
+func (m *models) encodeSigned(e *rcEncoder, kind int, v int64) {
+	neg := 0
+	if v < 0 {
+		v, neg = -v, 1
+	}
+	m.num[nSeek].encode(e, kind, uint64(v))
+	if v != 0 {
+		e.encode(&m.sign[kind], neg)
+	}
+}
+
+func (m *models) decodeSigned(d *rcDecoder, kind int) int64 {
+	v := int64(m.num[nSeek].decode(d, kind))
+	if v != 0 && d.decode(&m.sign[kind]) == 1 {
+		v = -v
 	}
 	return v
 }
 
 func (m *models) encodeOp(e *rcEncoder, o op) {
-	m.encodeNum(e, fDiff, uint64(o.diffLen))
-	m.encodeNum(e, fExtra, uint64(o.extraLen))
-	s := o.seek
-	neg := 0
-	if s < 0 {
-		s, neg = -s, 1
+	e.cat = 0
+	m.num[nDiff].encode(e, int(m.kindHist&3), uint64(o.diffLen))
+	e.cat = 1
+	m.num[nExtra].encode(e, numCtx(uint64(o.diffLen)), uint64(o.extraLen))
+	e.cat = 2
+	base := m.reps[0] - o.extraLen
+	t := base + o.seek
+	kind, delta := 0, o.seek
+	for k := 1; k < nKinds; k++ {
+		dk := t - m.reps[k-1]
+		if bitLen(absU(dk)) < bitLen(absU(delta)) {
+			kind, delta = k, dk
+		}
 	}
-	m.encodeNum(e, fSeek, uint64(s))
-	if s != 0 {
-		e.encode(&m.sign[0], neg)
-	}
+	e.encodeTree(m.kind[int(m.kindHist&15)*4:], 2, uint32(kind))
+	e.cat = 3
+	m.encodeSigned(e, kind, delta)
+	e.cat = 4
+	m.kindHist = m.kindHist<<2 | byte(kind)
+	m.pushOffset(t)
 }
 
 func (m *models) decodeOp(d *rcDecoder) op {
 	var o op
-	o.diffLen = int64(m.decodeNum(d, fDiff))
-	o.extraLen = int64(m.decodeNum(d, fExtra))
-	s := int64(m.decodeNum(d, fSeek))
-	if s != 0 && d.decode(&m.sign[0]) == 1 {
-		s = -s
+	o.diffLen = int64(m.num[nDiff].decode(d, int(m.kindHist&3)))
+	o.extraLen = int64(m.num[nExtra].decode(d, numCtx(uint64(o.diffLen))))
+	kind := int(d.decodeTree(m.kind[int(m.kindHist&15)*4:], 2))
+	delta := m.decodeSigned(d, kind)
+	base := m.reps[0] - o.extraLen
+	t := base + delta
+	if kind > 0 {
+		t = m.reps[kind-1] + delta
 	}
-	o.seek = s
+	o.seek = t - base
+	m.kindHist = m.kindHist<<2 | byte(kind)
+	m.pushOffset(t)
 	return o
 }
 
+func absU(v int64) uint64 {
+	if v < 0 {
+		return uint64(-v)
+	}
+	return uint64(v)
+}
+
 // diffV2 generates a v2 patch.
-func diffV2(old, new []byte) []byte {
+func diffV2(old, new []byte) []byte { return diffV2Stats(old, new, nil) }
+
+func diffV2Stats(old, new []byte, stats *[8]float64) []byte {
 	h := headerV2{oldSize: int64(len(old)), newSize: int64(len(new)), oldSHA: sha256.Sum256(old), newSHA: sha256.Sum256(new)}
 	out := h.append(nil)
 	ops := bsdiffOps(old, new)
+	diff := diffStream(old, new, ops)
 	e := newEncoder()
+	e.stats = stats
 	m := newModels()
-	var oldPos, newPos int64
+	var oldPos, newPos, dpos int64
 	for _, o := range ops {
 		m.encodeOp(e, o)
 		for i := int64(0); i < o.diffLen; i++ {
-			ob := old[oldPos+i]
-			d := new[newPos+i] - ob
-			e.encodeTree(m.diff[m.diffCtx(ob):], 8, uint32(d))
-			m.prevD = d
+			if m.needRun {
+				r := uint64(0)
+				for int(dpos)+int(r) < len(diff) && diff[int(dpos)+int(r)] == 0 {
+					r++
+				}
+				m.encodeRun(e, r)
+				m.zerosLeft = r
+				m.needRun = false
+			}
+			if m.zerosLeft > 0 {
+				m.zerosLeft--
+			} else {
+				e.cat = 5
+				m.encodeVal(e, diff[dpos], old[oldPos+i])
+				e.cat = 4
+				m.needRun = true
+			}
+			dpos++
 		}
 		newPos += o.diffLen
+		e.cat = 6
 		for i := int64(0); i < o.extraLen; i++ {
 			c := new[newPos+i]
 			e.encodeTree(m.extra[int(m.prevX)*256:], 8, uint32(c))
@@ -200,6 +381,24 @@ func diffV2(old, new []byte) []byte {
 		oldPos += o.diffLen + o.seek
 	}
 	return append(out, e.finish()...)
+}
+
+// diffStream concatenates the difference bytes of all ops.
+func diffStream(old, new []byte, ops []op) []byte {
+	var n int64
+	for _, o := range ops {
+		n += o.diffLen
+	}
+	diff := make([]byte, 0, n)
+	var oldPos, newPos int64
+	for _, o := range ops {
+		for i := int64(0); i < o.diffLen; i++ {
+			diff = append(diff, new[newPos+i]-old[oldPos+i])
+		}
+		newPos += o.diffLen + o.extraLen
+		oldPos += o.diffLen + o.seek
+	}
+	return diff
 }
 
 // applyV2 checks the base, then decodes ops; magic and version are consumed.
@@ -243,9 +442,7 @@ func applyV2(old io.ReaderAt, oldSize int64, br *bufio.Reader, ow *outWriter) er
 				return err
 			}
 			for i, ob := range b {
-				v := byte(d.decodeTree(m.diff[m.diffCtx(ob):], 8))
-				m.prevD = v
-				b[i] = ob + v
+				b[i] = ob + m.decodeDiff(d, ob)
 			}
 			if d.err != nil {
 				return d.err
