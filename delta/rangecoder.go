@@ -102,6 +102,29 @@ func (e *rcEncoder) encode(p *prob, bit int) {
 	}
 }
 
+// encodeP codes bit with a 12-bit probability p1 of a 1 from a mixer.
+func (e *rcEncoder) encodeP(p1 int32, bit int) {
+	p0 := uint32(4096-p1) << 4
+	bound := (e.rng >> probBits) * p0
+	if e.stats != nil {
+		q := float64(p0) / (1 << probBits)
+		if bit == 1 {
+			q = 1 - q
+		}
+		e.stats[e.cat] -= math.Log2(q)
+	}
+	if bit == 0 {
+		e.rng = bound
+	} else {
+		e.low += uint64(bound)
+		e.rng -= bound
+	}
+	for e.rng < rcTop {
+		e.rng <<= 8
+		e.shiftLow()
+	}
+}
+
 // encodeTree codes the low nbits of v MSB first with a binary tree of
 // models; probs must have 1<<nbits entries.
 func (e *rcEncoder) encodeTree(probs []prob, nbits int, v uint32) {
@@ -168,6 +191,23 @@ func (d *rcDecoder) decode(p *prob) int {
 		bit = 1
 	}
 	p.update(bit)
+	for d.rng < rcTop {
+		d.rng <<= 8
+		d.code = d.code<<8 | uint32(d.next())
+	}
+	return bit
+}
+
+func (d *rcDecoder) decodeP(p1 int32) int {
+	bound := (d.rng >> probBits) * (uint32(4096-p1) << 4)
+	var bit int
+	if d.code < bound {
+		d.rng = bound
+	} else {
+		d.code -= bound
+		d.rng -= bound
+		bit = 1
+	}
 	for d.rng < rcTop {
 		d.rng <<= 8
 		d.code = d.code<<8 | uint32(d.next())

@@ -81,24 +81,10 @@ type models struct {
 	kindHist byte
 	reps     [nKinds - 1]int64
 
-	// Difference bytes are coded sparsely: the length of the run of zero
-	// bytes before the next non-zero byte, then that byte when it is reached.
-	runEq   []prob // [hist]: run equals the previous run / the one before
-	runEq2  []prob
-	valEq   []prob // [hist]: value equals the previous non-zero value
-	val     []prob // [old byte*256 + tree node]
-	runHist byte
-	valHist byte
-	r1, r2  uint64
-	v1      byte
+	dm *diffModel
 
 	extra []prob // [prev byte*256 + tree node]
 	prevX byte
-
-	// Sparse-diff position: zeros still to produce before the next value,
-	// and whether the next diff byte needs a new run length first.
-	zerosLeft uint64
-	needRun   bool
 }
 
 // Number models.
@@ -125,14 +111,10 @@ func newNumModel() numModel {
 
 func newModels() *models {
 	m := &models{
-		sign:    newProbs(nKinds),
-		kind:    newProbs(16 * 4),
-		runEq:   newProbs(16),
-		runEq2:  newProbs(16),
-		valEq:   newProbs(16),
-		val:     newProbs(256 * 256),
-		extra:   newProbs(256 * 256),
-		needRun: true,
+		sign:  newProbs(nKinds),
+		kind:  newProbs(16 * 4),
+		dm:    newDiffModel(),
+		extra: newProbs(256 * 256),
 	}
 	for i := range m.num {
 		m.num[i] = newNumModel()
@@ -172,86 +154,6 @@ func (nm *numModel) decode(d *rcDecoder, ctx int) uint64 {
 }
 
 func numCtx(prev uint64) int { return min(bitLen(prev), numCtxs-1) }
-
-// encodeRun codes the length of the next zero run.
-func (m *models) encodeRun(e *rcEncoder, r uint64) {
-	h := int(m.runHist & 15)
-	switch {
-	case r == m.r1:
-		e.encode(&m.runEq[h], 0)
-		m.runHist = m.runHist<<2 | 1
-	case r == m.r2:
-		e.encode(&m.runEq[h], 1)
-		e.encode(&m.runEq2[h], 0)
-		m.runHist = m.runHist<<2 | 2
-	default:
-		e.encode(&m.runEq[h], 1)
-		e.encode(&m.runEq2[h], 1)
-		m.num[nRun].encode(e, numCtx(m.r1), r)
-		m.runHist = m.runHist << 2
-	}
-	m.r1, m.r2 = r, m.r1
-}
-
-func (m *models) decodeRun(d *rcDecoder) uint64 {
-	h := int(m.runHist & 15)
-	var r uint64
-	switch {
-	case d.decode(&m.runEq[h]) == 0:
-		r = m.r1
-		m.runHist = m.runHist<<2 | 1
-	case d.decode(&m.runEq2[h]) == 0:
-		r = m.r2
-		m.runHist = m.runHist<<2 | 2
-	default:
-		r = m.num[nRun].decode(d, numCtx(m.r1))
-		m.runHist = m.runHist << 2
-	}
-	m.r1, m.r2 = r, m.r1
-	return r
-}
-
-// encodeVal codes a non-zero difference byte added to old byte ob.
-func (m *models) encodeVal(e *rcEncoder, v, ob byte) {
-	h := int(m.valHist&3)<<2 | int(m.runHist&3)
-	if v == m.v1 {
-		e.encode(&m.valEq[h], 0)
-		m.valHist = m.valHist<<1 | 1
-	} else {
-		e.encode(&m.valEq[h], 1)
-		e.encodeTree(m.val[int(ob)*256:], 8, uint32(v))
-		m.valHist <<= 1
-	}
-	m.v1 = v
-}
-
-func (m *models) decodeVal(d *rcDecoder, ob byte) byte {
-	h := int(m.valHist&3)<<2 | int(m.runHist&3)
-	var v byte
-	if d.decode(&m.valEq[h]) == 0 {
-		v = m.v1
-		m.valHist = m.valHist<<1 | 1
-	} else {
-		v = byte(d.decodeTree(m.val[int(ob)*256:], 8))
-		m.valHist <<= 1
-	}
-	m.v1 = v
-	return v
-}
-
-// decodeDiff returns the next difference byte, to be added to old byte ob.
-func (m *models) decodeDiff(d *rcDecoder, ob byte) byte {
-	if m.needRun {
-		m.zerosLeft = m.decodeRun(d)
-		m.needRun = false
-	}
-	if m.zerosLeft > 0 {
-		m.zerosLeft--
-		return 0
-	}
-	m.needRun = true
-	return m.decodeVal(d, ob)
-}
 
 // Seeks are coded as the offset (old position minus new position) the next
 // op starts at, relative to one of: the offset that seek 0 gives (kind 0),
@@ -343,32 +245,16 @@ func diffV2Stats(old, new []byte, stats *[8]float64) []byte {
 	h := headerV2{oldSize: int64(len(old)), newSize: int64(len(new)), oldSHA: sha256.Sum256(old), newSHA: sha256.Sum256(new)}
 	out := h.append(nil)
 	ops := bsdiffOps(old, new)
-	diff := diffStream(old, new, ops)
 	e := newEncoder()
 	e.stats = stats
 	m := newModels()
-	var oldPos, newPos, dpos int64
+	var oldPos, newPos int64
 	for _, o := range ops {
 		m.encodeOp(e, o)
+		e.cat = 5
 		for i := int64(0); i < o.diffLen; i++ {
-			if m.needRun {
-				r := uint64(0)
-				for int(dpos)+int(r) < len(diff) && diff[int(dpos)+int(r)] == 0 {
-					r++
-				}
-				m.encodeRun(e, r)
-				m.zerosLeft = r
-				m.needRun = false
-			}
-			if m.zerosLeft > 0 {
-				m.zerosLeft--
-			} else {
-				e.cat = 5
-				m.encodeVal(e, diff[dpos], old[oldPos+i])
-				e.cat = 4
-				m.needRun = true
-			}
-			dpos++
+			ob := old[oldPos+i]
+			m.dm.encode(e, new[newPos+i]-ob, ob)
 		}
 		newPos += o.diffLen
 		e.cat = 6
@@ -381,24 +267,6 @@ func diffV2Stats(old, new []byte, stats *[8]float64) []byte {
 		oldPos += o.diffLen + o.seek
 	}
 	return append(out, e.finish()...)
-}
-
-// diffStream concatenates the difference bytes of all ops.
-func diffStream(old, new []byte, ops []op) []byte {
-	var n int64
-	for _, o := range ops {
-		n += o.diffLen
-	}
-	diff := make([]byte, 0, n)
-	var oldPos, newPos int64
-	for _, o := range ops {
-		for i := int64(0); i < o.diffLen; i++ {
-			diff = append(diff, new[newPos+i]-old[oldPos+i])
-		}
-		newPos += o.diffLen + o.extraLen
-		oldPos += o.diffLen + o.seek
-	}
-	return diff
 }
 
 // applyV2 checks the base, then decodes ops; magic and version are consumed.
@@ -442,7 +310,7 @@ func applyV2(old io.ReaderAt, oldSize int64, br *bufio.Reader, ow *outWriter) er
 				return err
 			}
 			for i, ob := range b {
-				b[i] = ob + m.decodeDiff(d, ob)
+				b[i] = ob + m.dm.decode(d, ob)
 			}
 			if d.err != nil {
 				return d.err

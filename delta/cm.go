@@ -1,0 +1,266 @@
+package delta
+
+// Context mixing for the difference bytes, in the manner of lpaq: several
+// adaptive models each predict the next bit from their own context; a small
+// gated linear mixer in the logistic domain combines them. All arithmetic is
+// integer, so encoder and decoder agree on every platform, and all state is
+// fixed-size.
+
+// squash maps the logistic domain (-2047..2047, scaled by 256) to a 12-bit
+// probability.
+func squash(d int32) int32 {
+	if d > 2047 {
+		return 4095
+	}
+	if d < -2047 {
+		return 1
+	}
+	w := d & 127
+	i := (d >> 7) + 16
+	return (squashTab[i]*(128-w) + squashTab[i+1]*w + 64) >> 7
+}
+
+var squashTab = [33]int32{1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101,
+	1546, 2047, 2549, 2994, 3348, 3607, 3785, 3901, 3975, 4022, 4050, 4068, 4079,
+	4085, 4089, 4092, 4093, 4094}
+
+// stretchTab is the inverse of squash: ln(p/(1-p)) for 12-bit p. It is
+// computed once; it never changes afterwards.
+var stretchTab = func() [4096]int16 {
+	var t [4096]int16
+	pi := int32(0)
+	for x := int32(-2047); x <= 2047; x++ {
+		v := squash(x)
+		for j := pi; j <= v; j++ {
+			t[j] = int16(x)
+		}
+		pi = v + 1
+	}
+	for j := pi; j < 4096; j++ {
+		t[j] = 2047
+	}
+	return t
+}()
+
+func stretch(p int32) int32 { return int32(stretchTab[p]) }
+
+// rateTab[n] is 65536/(n+1.6): the adaptation rate of a counter seen n times.
+var rateTab = func() [256]int32 {
+	var t [256]int32
+	for n := range t {
+		t[n] = int32(65536 * 10 / (10*n + 16))
+	}
+	return t
+}()
+
+// counters is a table of adaptive bit probabilities (P(1) scaled by 2^16)
+// with per-slot hit counts that make young slots adapt fast.
+type counters struct {
+	p     []uint16
+	n     []uint8
+	limit uint8
+}
+
+func newCounters(size int, limit uint8) counters {
+	c := counters{p: make([]uint16, size), n: make([]uint8, size), limit: limit}
+	for i := range c.p {
+		c.p[i] = 1 << 15
+	}
+	return c
+}
+
+// p12 returns slot i's 12-bit probability of a 1.
+func (c *counters) p12(i uint32) int32 { return int32(c.p[i] >> 4) }
+
+func (c *counters) update(i uint32, bit int) {
+	p := int32(c.p[i])
+	target := int32(0)
+	if bit != 0 {
+		target = 65535
+	}
+	p += int32((int64(target-p) * int64(rateTab[c.n[i]])) >> 16)
+	c.p[i] = uint16(min(max(p, 16), 65535-16))
+	if c.n[i] < c.limit {
+		c.n[i]++
+	}
+}
+
+// mixer combines up to mixInputs stretched predictions with one of nSets
+// weight vectors.
+const mixInputs = 6
+
+type mixer struct {
+	w   []int32 // [set*mixInputs + i], scaled by 2^16
+	x   [mixInputs]int32
+	nx  int
+	set int
+	pr  int32
+	lr  int32
+}
+
+func newMixer(nSets int, lr int32) mixer {
+	m := mixer{w: make([]int32, nSets*mixInputs), lr: lr}
+	for i := range m.w {
+		m.w[i] = 1 << 14
+	}
+	return m
+}
+
+func (m *mixer) add(p12 int32) {
+	m.x[m.nx] = stretch(p12)
+	m.nx++
+}
+
+// mix returns the combined 12-bit probability of a 1.
+func (m *mixer) mix(set int) int32 {
+	m.set = set
+	w := m.w[set*mixInputs:]
+	var dot int64
+	for i := 0; i < m.nx; i++ {
+		dot += int64(m.x[i]) * int64(w[i])
+	}
+	s := int32(min(max(dot>>16, -2047), 2047))
+	m.pr = min(max(squash(s), 1), 4095)
+	return m.pr
+}
+
+func (m *mixer) update(bit int) {
+	err := (int32(bit)<<12 - m.pr) * m.lr
+	w := m.w[m.set*mixInputs:]
+	for i := 0; i < m.nx; i++ {
+		w[i] += (m.x[i]*err + 1<<9) >> 10
+	}
+	m.nx = 0
+}
+
+// diffModel predicts the difference stream one byte at a time: first
+// whether the byte is zero, then (if not) its value bit by bit. Its contexts
+// are the old bytes under and before the current position (they say what
+// kind of instruction or data is being patched), the previous non-zero
+// difference, and the distance since it.
+type diffModel struct {
+	z1, z2, z3, z4 counters // zero flag
+	zm             mixer
+	v1, v2, v3     counters // value bits
+	vm             mixer
+
+	o1, o2 byte   // old bytes before the current one
+	last   byte   // previous non-zero difference
+	dist   uint32 // bytes since the previous non-zero difference
+	r1, r2 uint32 // the two previous distances
+	zi     [4]uint32
+}
+
+func newDiffModel() *diffModel {
+	return &diffModel{
+		z1: newCounters(1<<16, 255), z2: newCounters(1<<16, 255), z3: newCounters(1<<13, 255), z4: newCounters(1<<10, 255),
+		zm: newMixer(64, 6),
+		v1: newCounters(1<<16, 60), v2: newCounters(1<<16, 60), v3: newCounters(1<<16, 60),
+		vm: newMixer(8, 6),
+	}
+}
+
+func distBucket(d uint32) uint32 {
+	if d < 16 {
+		return d
+	}
+	return min(16+uint32(bitLen(uint64(d))), 31)
+}
+
+// pZero returns the 12-bit probability that the byte over old byte o0 is
+// non-zero ("1").
+func (m *diffModel) pNonZero(o0 byte) int32 {
+	db := distBucket(m.dist)
+	per := uint32(0)
+	if m.dist == m.r1 {
+		per = 1
+	} else if m.dist == m.r2 {
+		per = 2
+	}
+	m.zi[0] = uint32(m.o1)<<8 | uint32(o0)
+	m.zi[1] = (uint32(m.o2)<<16 | uint32(m.o1)<<8 | uint32(o0)) * 0x9E3779B1 >> 16
+	m.zi[2] = db<<8 | uint32(o0)
+	m.zi[3] = per<<8 | uint32(m.last)
+	m.zm.add(m.z1.p12(m.zi[0]))
+	m.zm.add(m.z2.p12(m.zi[1]))
+	m.zm.add(m.z3.p12(m.zi[2]))
+	m.zm.add(m.z4.p12(m.zi[3]))
+	m.zm.add(2048 + 1024)
+	return m.zm.mix(int(min(db, 15)<<2 | per))
+}
+
+func (m *diffModel) updateNonZero(bit int) {
+	m.z1.update(m.zi[0], bit)
+	m.z2.update(m.zi[1], bit)
+	m.z3.update(m.zi[2], bit)
+	m.z4.update(m.zi[3], bit)
+	m.zm.update(bit)
+}
+
+// pValBit returns the 12-bit probability that the next value bit is 1,
+// given the tree node (1..255) and the old byte o0.
+func (m *diffModel) pValBit(node uint32, o0 byte) int32 {
+	m.zi[0] = uint32(o0)<<8 | node
+	m.zi[1] = uint32(m.last)<<8 | node
+	m.zi[2] = (uint32(m.o1)<<16 | uint32(o0)<<8 | node) * 0x9E3779B1 >> 16
+	m.vm.add(m.v1.p12(m.zi[0]))
+	m.vm.add(m.v2.p12(m.zi[1]))
+	m.vm.add(m.v3.p12(m.zi[2]))
+	m.vm.add(2048 + 1024)
+	return m.vm.mix(bitLen(uint64(node)) - 1)
+}
+
+func (m *diffModel) updateValBit(bit int) {
+	m.v1.update(m.zi[0], bit)
+	m.v2.update(m.zi[1], bit)
+	m.v3.update(m.zi[2], bit)
+	m.vm.update(bit)
+}
+
+// advance records that difference v was coded over old byte o0.
+func (m *diffModel) advance(v, o0 byte) {
+	if v != 0 {
+		m.last = v
+		m.r2, m.r1 = m.r1, m.dist
+		m.dist = 0
+	} else if m.dist < 1<<30 {
+		m.dist++
+	}
+	m.o2, m.o1 = m.o1, o0
+}
+
+func (m *diffModel) encode(e *rcEncoder, v, o0 byte) {
+	nz := 0
+	if v != 0 {
+		nz = 1
+	}
+	e.encodeP(m.pNonZero(o0), nz)
+	m.updateNonZero(nz)
+	if nz == 1 {
+		node := uint32(1)
+		for i := 7; i >= 0; i-- {
+			b := int(v>>i) & 1
+			e.encodeP(m.pValBit(node, o0), b)
+			m.updateValBit(b)
+			node = node<<1 | uint32(b)
+		}
+	}
+	m.advance(v, o0)
+}
+
+func (m *diffModel) decode(d *rcDecoder, o0 byte) byte {
+	nz := d.decodeP(m.pNonZero(o0))
+	m.updateNonZero(nz)
+	var v byte
+	if nz == 1 {
+		node := uint32(1)
+		for i := 0; i < 8; i++ {
+			b := d.decodeP(m.pValBit(node, o0))
+			m.updateValBit(b)
+			node = node<<1 | uint32(b)
+		}
+		v = byte(node)
+	}
+	m.advance(v, o0)
+	return v
+}
