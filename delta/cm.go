@@ -128,7 +128,7 @@ func (m *mixer) update(bit int) {
 	err := (int32(bit)<<12 - m.pr) * m.lr
 	w := m.w[m.set*mixInputs:]
 	for i := 0; i < m.nx; i++ {
-		w[i] += (m.x[i]*err + 1<<9) >> 10
+		w[i] += (m.x[i]*err + 1<<13) >> 14
 	}
 	m.nx = 0
 }
@@ -153,10 +153,10 @@ type diffModel struct {
 
 func newDiffModel() *diffModel {
 	return &diffModel{
-		z1: newCounters(1<<16, 255), z2: newCounters(1<<16, 255), z3: newCounters(1<<13, 255), z4: newCounters(1<<10, 255),
-		zm: newMixer(64, 6),
-		v1: newCounters(1<<16, 60), v2: newCounters(1<<16, 60), v3: newCounters(1<<16, 60),
-		vm: newMixer(8, 6),
+		z1: newCounters(1<<16, tuneZLim), z2: newCounters(1<<16, tuneZLim), z3: newCounters(1<<13, tuneZLim), z4: newCounters(1<<10, tuneZLim),
+		zm: newMixer(64, tuneZLR),
+		v1: newCounters(1<<16, tuneVLim), v2: newCounters(1<<16, tuneVLim), v3: newCounters(1<<16, tuneVLim),
+		vm: newMixer(8, tuneVLR),
 	}
 }
 
@@ -264,3 +264,6 @@ func (m *diffModel) decode(d *rcDecoder, o0 byte) byte {
 	m.advance(v, o0)
 	return v
 }
+
+var tuneZLR, tuneVLR int32 = 4, 32
+var tuneZLim, tuneVLim uint8 = 60, 30
