@@ -281,8 +281,13 @@ func applyV2(old io.ReaderAt, oldSize int64, br *bufio.Reader, ow *outWriter) er
 	if err := checkBase(old, oldSize, &h); err != nil {
 		return err
 	}
+	return decodeV2Body(old, oldSize, &h, br, ow)
+}
+
+// decodeV2Body decodes the coded ops after a verified header.
+func decodeV2Body(old io.ReaderAt, oldSize int64, h *headerV2, br *bufio.Reader, ow *outWriter) error {
 	if h.newSize == 0 {
-		return checkNewHash(ow, &h)
+		return checkNewHash(ow, h)
 	}
 	d, err := newDecoder(br)
 	if err != nil {
@@ -343,7 +348,7 @@ func applyV2(old io.ReaderAt, oldSize int64, br *bufio.Reader, ow *outWriter) er
 		}
 		oldPos += o.seek
 	}
-	return checkNewHash(ow, &h)
+	return checkNewHash(ow, h)
 }
 
 func checkNewHash(ow *outWriter, h *headerV2) error {
