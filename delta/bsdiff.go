@@ -7,13 +7,11 @@ package delta
 // seek); later empty ops are folded into their predecessor's seek, so every
 // later op produces at least one byte.
 func bsdiffOps(old, new []byte) []op {
+	farGain := farMinGain(new)
 	var ops []op
 	emit := func(o op) {
 		if o.diffLen+o.extraLen == 0 && len(ops) > 0 {
 			ops[len(ops)-1].seek += o.seek
-			return
-		}
-		if o.diffLen+o.extraLen == 0 && o.seek == 0 {
 			return
 		}
 		ops = append(ops, o)
@@ -39,7 +37,7 @@ func bsdiffOps(old, new []byte) []op {
 					oldScore++
 				}
 			}
-			if (length == oldScore && length != 0) || length > oldScore+8+farPenalty(pos-scan, lastOffset, prevOffsets) {
+			if (length == oldScore && length != 0) || length > oldScore+8+farPenalty(pos-scan, lastOffset, prevOffsets, farGain) {
 				break
 			}
 			if scan+lastOffset < oldSize && old[scan+lastOffset] == new[scan] {
@@ -106,16 +104,35 @@ func bsdiffOps(old, new []byte) []op {
 	return ops
 }
 
-// farMinGain is how many more matching bytes a match must bring (beyond
-// bsdiff's 8) when it starts at an offset far from the current and recent
-// ones: such a jump costs a long seek there and usually one back.
-var farMinGain = 0
+// farMinGain is how many more matching bytes than bsdiff's 8 a match must
+// bring when it starts at an offset far from the current and recent ones:
+// such a jump costs a long seek there and usually one back. In text, the
+// literal (extra) bytes it would replace are cheap to code (the extra model
+// predicts them well), so short far matches do not pay; in binaries they do.
+func farMinGain(new []byte) int {
+	if len(new) == 0 {
+		return 0
+	}
+	text := 0
+	for _, c := range new {
+		if c == '\t' || c == '\n' || c == '\r' || (c >= 32 && c < 127) {
+			text++
+		}
+	}
+	if text >= len(new)*95/100 {
+		return 24
+	}
+	return 0
+}
 
-func farPenalty(ofs, last int, prev [2]int) int {
+func farPenalty(ofs, last int, prev [2]int, gain int) int {
+	if gain == 0 {
+		return 0
+	}
 	for _, o := range [3]int{last, prev[0], prev[1]} {
 		if d := ofs - o; d > -64 && d < 64 {
 			return 0
 		}
 	}
-	return farMinGain
+	return gain
 }

@@ -153,10 +153,10 @@ type diffModel struct {
 
 func newDiffModel() *diffModel {
 	return &diffModel{
-		z1: newCounters(1<<16, tuneZLim), z2: newCounters(1<<16, tuneZLim), z3: newCounters(1<<13, tuneZLim), z4: newCounters(1<<10, tuneZLim),
-		zm: newMixer(64, tuneZLR),
-		v1: newCounters(1<<16, tuneVLim), v2: newCounters(1<<16, tuneVLim), v3: newCounters(1<<16, tuneVLim),
-		vm: newMixer(8, tuneVLR),
+		z1: newCounters(1<<16, 60), z2: newCounters(1<<16, 60), z3: newCounters(1<<13, 60), z4: newCounters(1<<10, 60),
+		zm: newMixer(64, 4),
+		v1: newCounters(1<<16, 30), v2: newCounters(1<<16, 30), v3: newCounters(1<<16, 30),
+		vm: newMixer(8, 32),
 	}
 }
 
@@ -265,5 +265,130 @@ func (m *diffModel) decode(d *rcDecoder, o0 byte) byte {
 	return v
 }
 
-var tuneZLR, tuneVLR int32 = 4, 32
-var tuneZLim, tuneVLim uint8 = 60, 30
+// Match-model window: the last winSize output bytes and a hash table from
+// the hash of the last minMatch bytes to their end position.
+const (
+	winBits   = 16
+	winSize   = 1 << winBits
+	hashBits  = 14
+	minMatch  = 5
+	maxMatchL = 15
+)
+
+// extraModel predicts literal (extra) bytes bit by bit from the previous
+// output bytes (order 1 and 2) and from a match model: if the last few
+// output bytes occurred earlier in a 64 KiB window of output, the byte that
+// followed them is likely next.
+type extraModel struct {
+	o1, o2 counters
+	mm     counters // [min(len,15)*2 + expected bit]
+	mx     mixer
+
+	win  []byte
+	tab  []uint32 // hash -> position+1 in the output stream
+	pos  uint32   // bytes of output seen
+	h    uint32   // rolling hash of the last minMatch bytes
+	ptr  uint32   // match: position in output of the predicted byte
+	mlen uint32   // match length (0: no match)
+	c1   byte     // previous output bytes
+	c2   byte
+
+	idx [3]uint32
+	exp int // expected bit, or -1
+}
+
+func newExtraModel() *extraModel {
+	return &extraModel{
+		o1: newCounters(1<<16, 30), o2: newCounters(1<<16, 30), mm: newCounters(64, 255),
+		mx:  newMixer(2*(maxMatchL+1), 32),
+		win: make([]byte, winSize), tab: make([]uint32, 1<<hashBits),
+	}
+}
+
+// see appends an output byte (from a diff or an extra region).
+func (m *extraModel) see(c byte) {
+	if m.mlen > 0 && m.win[m.ptr&(winSize-1)] == c && m.pos-m.ptr < winSize-1 {
+		m.mlen++
+		m.ptr++
+	} else {
+		m.mlen = 0
+	}
+	m.win[m.pos&(winSize-1)] = c
+	m.pos++
+	m.h = (m.h*(5<<5) + uint32(c) + 1) & (1<<hashBits - 1)
+	if m.mlen == 0 && m.pos >= minMatch {
+		if p := m.tab[m.h]; p > 0 && m.pos-p < winSize-1 {
+			m.ptr, m.mlen = p, 1
+		}
+	}
+	m.tab[m.h] = m.pos
+	m.c2, m.c1 = m.c1, c
+}
+
+func (m *extraModel) seeAll(b []byte) {
+	for _, c := range b {
+		m.see(c)
+	}
+}
+
+// pBit returns the 12-bit probability that the next bit is 1; node is the
+// bit-tree node (1..255) of the byte being coded.
+func (m *extraModel) pBit(node uint32) int32 {
+	m.idx[0] = uint32(m.c1)<<8 | node
+	m.idx[1] = (uint32(m.c2)<<16 | uint32(m.c1)<<8 | node) * 0x9E3779B1 >> 16
+	m.mx.add(m.o1.p12(m.idx[0]))
+	m.mx.add(m.o2.p12(m.idx[1]))
+	m.exp = -1
+	l := uint32(0)
+	if m.mlen > 0 {
+		eb := uint32(m.win[m.ptr&(winSize-1)]) | 0x100
+		depth := bitLen(uint64(node)) - 1 // bits of this byte already coded
+		if eb>>(8-depth) == node {
+			m.exp = int(eb>>(7-depth)) & 1
+			l = min(m.mlen, maxMatchL)
+			m.idx[2] = l*2 + uint32(m.exp)
+			m.mx.add(m.mm.p12(m.idx[2]))
+		}
+	}
+	if m.exp < 0 {
+		m.mx.add(2048)
+	}
+	m.mx.add(2048 + 1024)
+	set := int(l) * 2
+	if m.exp >= 0 {
+		set++
+	}
+	return m.mx.mix(set)
+}
+
+func (m *extraModel) update(bit int) {
+	m.o1.update(m.idx[0], bit)
+	m.o2.update(m.idx[1], bit)
+	if m.exp >= 0 {
+		m.mm.update(m.idx[2], bit)
+	}
+	m.mx.update(bit)
+}
+
+func (m *extraModel) encode(e *rcEncoder, c byte) {
+	node := uint32(1)
+	for i := 7; i >= 0; i-- {
+		b := int(c>>i) & 1
+		e.encodeP(m.pBit(node), b)
+		m.update(b)
+		node = node<<1 | uint32(b)
+	}
+	m.see(c)
+}
+
+func (m *extraModel) decode(d *rcDecoder) byte {
+	node := uint32(1)
+	for i := 0; i < 8; i++ {
+		b := d.decodeP(m.pBit(node))
+		m.update(b)
+		node = node<<1 | uint32(b)
+	}
+	c := byte(node)
+	m.see(c)
+	return c
+}

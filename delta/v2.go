@@ -64,12 +64,29 @@ func readHeaderV2(br *bufio.Reader) (headerV2, error) {
 	return h, nil
 }
 
-// op is one bsdiff-style operation: add diffLen difference bytes to old
-// bytes starting at the current old position, insert extraLen literal bytes,
-// then move the old position by seek.
+// op is one operation. bsdiffOps produces them in bsdiff's order: add
+// diffLen difference bytes to old bytes at the current old position, insert
+// extraLen literal bytes, then move the old position by seek. The v2 stream
+// codes them seek-first (see seekFirst): move the old position by seek, then
+// diff, then extra; every op produces at least one byte.
 type op struct {
 	diffLen, extraLen int64
 	seek              int64
+}
+
+// seekFirst converts bsdiff-order ops to seek-first order, dropping empty
+// ops and the final seek.
+func seekFirst(ops []op) []op {
+	out := make([]op, 0, len(ops))
+	var pending int64
+	for _, o := range ops {
+		if o.diffLen+o.extraLen > 0 {
+			out = append(out, op{seek: pending, diffLen: o.diffLen, extraLen: o.extraLen})
+			pending = 0
+		}
+		pending += o.seek
+	}
+	return out
 }
 
 // models is the complete decoder (and encoder) state of the v2 coded stream.
@@ -83,8 +100,7 @@ type models struct {
 
 	dm *diffModel
 
-	extra []prob // [prev byte*256 + tree node]
-	prevX byte
+	xm *extraModel
 }
 
 // Number models.
@@ -111,10 +127,10 @@ func newNumModel() numModel {
 
 func newModels() *models {
 	m := &models{
-		sign:  newProbs(nKinds),
-		kind:  newProbs(16 * 4),
-		dm:    newDiffModel(),
-		extra: newProbs(256 * 256),
+		sign: newProbs(nKinds),
+		kind: newProbs(16 * 4),
+		dm:   newDiffModel(),
+		xm:   newExtraModel(),
 	}
 	for i := range m.num {
 		m.num[i] = newNumModel()
@@ -191,14 +207,16 @@ func (m *models) decodeSigned(d *rcDecoder, kind int) int64 {
 	return v
 }
 
-func (m *models) encodeOp(e *rcEncoder, o op) {
-	e.cat = 0
-	m.num[nDiff].encode(e, int(m.kindHist&3), uint64(o.diffLen))
-	e.cat = 1
-	m.num[nExtra].encode(e, numCtx(uint64(o.diffLen)), uint64(o.extraLen))
-	e.cat = 2
-	base := m.reps[0] - o.extraLen
-	t := base + o.seek
+// opCtx is the context for an op's diff length: the seek kind and the size
+// of the seek (a far jump is usually followed by a short match).
+func opCtx(kind int, delta int64) int {
+	return kind*4 + min(bitLen(absU(delta))/5, 3)
+}
+
+// encodeOp codes o; cur is the offset (old position - new position) before
+// its seek.
+func (m *models) encodeOp(e *rcEncoder, o op, cur int64) {
+	t := cur + o.seek
 	kind, delta := 0, o.seek
 	for k := 1; k < nKinds; k++ {
 		dk := t - m.reps[k-1]
@@ -206,28 +224,31 @@ func (m *models) encodeOp(e *rcEncoder, o op) {
 			kind, delta = k, dk
 		}
 	}
+	e.cat = 2
 	e.encodeTree(m.kind[int(m.kindHist&15)*4:], 2, uint32(kind))
 	e.cat = 3
 	m.encodeSigned(e, kind, delta)
-	e.cat = 4
 	m.kindHist = m.kindHist<<2 | byte(kind)
 	m.pushOffset(t)
+	e.cat = 0
+	m.num[nDiff].encode(e, opCtx(kind, delta), uint64(o.diffLen))
+	e.cat = 1
+	m.num[nExtra].encode(e, numCtx(uint64(o.diffLen)), uint64(o.extraLen))
 }
 
-func (m *models) decodeOp(d *rcDecoder) op {
+func (m *models) decodeOp(d *rcDecoder, cur int64) op {
 	var o op
-	o.diffLen = int64(m.num[nDiff].decode(d, int(m.kindHist&3)))
-	o.extraLen = int64(m.num[nExtra].decode(d, numCtx(uint64(o.diffLen))))
 	kind := int(d.decodeTree(m.kind[int(m.kindHist&15)*4:], 2))
 	delta := m.decodeSigned(d, kind)
-	base := m.reps[0] - o.extraLen
-	t := base + delta
+	t := cur + delta
 	if kind > 0 {
 		t = m.reps[kind-1] + delta
 	}
-	o.seek = t - base
+	o.seek = t - cur
 	m.kindHist = m.kindHist<<2 | byte(kind)
 	m.pushOffset(t)
+	o.diffLen = int64(m.num[nDiff].decode(d, opCtx(kind, delta)))
+	o.extraLen = int64(m.num[nExtra].decode(d, numCtx(uint64(o.diffLen))))
 	return o
 }
 
@@ -244,27 +265,27 @@ func diffV2(old, new []byte) []byte { return diffV2Stats(old, new, nil) }
 func diffV2Stats(old, new []byte, stats *[8]float64) []byte {
 	h := headerV2{oldSize: int64(len(old)), newSize: int64(len(new)), oldSHA: sha256.Sum256(old), newSHA: sha256.Sum256(new)}
 	out := h.append(nil)
-	ops := bsdiffOps(old, new)
+	ops := seekFirst(bsdiffOps(old, new))
 	e := newEncoder()
 	e.stats = stats
 	m := newModels()
 	var oldPos, newPos int64
 	for _, o := range ops {
-		m.encodeOp(e, o)
+		m.encodeOp(e, o, oldPos-newPos)
+		oldPos += o.seek
 		e.cat = 5
 		for i := int64(0); i < o.diffLen; i++ {
 			ob := old[oldPos+i]
 			m.dm.encode(e, new[newPos+i]-ob, ob)
 		}
+		m.xm.seeAll(new[newPos : newPos+o.diffLen])
 		newPos += o.diffLen
 		e.cat = 6
 		for i := int64(0); i < o.extraLen; i++ {
-			c := new[newPos+i]
-			e.encodeTree(m.extra[int(m.prevX)*256:], 8, uint32(c))
-			m.prevX = c
+			m.xm.encode(e, new[newPos+i])
 		}
 		newPos += o.extraLen
-		oldPos += o.diffLen + o.seek
+		oldPos += o.diffLen
 	}
 	return append(out, e.finish()...)
 }
@@ -297,12 +318,16 @@ func decodeV2Body(old io.ReaderAt, oldSize int64, h *headerV2, br *bufio.Reader,
 	const chunk = 16 << 10
 	buf := make([]byte, chunk)
 	var oldPos, left = int64(0), h.newSize
-	for first := true; left > 0; first = false {
-		o := m.decodeOp(d)
+	for left > 0 {
+		o := m.decodeOp(d, oldPos-(h.newSize-left))
 		if d.err != nil {
 			return d.err
 		}
-		if (o.diffLen+o.extraLen == 0 && !first) || o.diffLen > left || o.extraLen > left-o.diffLen {
+		if o.seek < -oldPos || o.seek > oldSize-oldPos {
+			return corrupt(fmt.Sprintf("v2: seek %d from old offset %d leaves the old file (%d bytes)", o.seek, oldPos, oldSize))
+		}
+		oldPos += o.seek
+		if o.diffLen+o.extraLen == 0 || o.diffLen > left || o.extraLen > left-o.diffLen {
 			return corrupt(fmt.Sprintf("v2: bad op lengths diff=%d extra=%d with %d bytes left", o.diffLen, o.extraLen, left))
 		}
 		if o.diffLen > oldSize-oldPos {
@@ -317,6 +342,7 @@ func decodeV2Body(old io.ReaderAt, oldSize int64, h *headerV2, br *bufio.Reader,
 			for i, ob := range b {
 				b[i] = ob + m.dm.decode(d, ob)
 			}
+			m.xm.seeAll(b)
 			if d.err != nil {
 				return d.err
 			}
@@ -330,9 +356,7 @@ func decodeV2Body(old io.ReaderAt, oldSize int64, h *headerV2, br *bufio.Reader,
 			c := min(n, chunk)
 			b := buf[:c]
 			for i := range b {
-				v := byte(d.decodeTree(m.extra[int(m.prevX)*256:], 8))
-				m.prevX = v
-				b[i] = v
+				b[i] = m.xm.decode(d)
 			}
 			if d.err != nil {
 				return d.err
@@ -343,10 +367,6 @@ func decodeV2Body(old io.ReaderAt, oldSize int64, h *headerV2, br *bufio.Reader,
 			n -= c
 		}
 		left -= o.diffLen + o.extraLen
-		if o.seek < -oldPos || o.seek > oldSize-oldPos {
-			return corrupt(fmt.Sprintf("v2: seek %d from old offset %d leaves the old file (%d bytes)", o.seek, oldPos, oldSize))
-		}
-		oldPos += o.seek
 	}
 	return checkNewHash(ow, h)
 }
