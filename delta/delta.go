@@ -106,7 +106,7 @@ func Apply(old io.ReaderAt, oldSize int64, patch io.Reader, out io.Writer, opts 
 	if opts.ExpectSHA256 != nil && len(opts.ExpectSHA256) != sha256.Size {
 		return Result{}, fmt.Errorf("delta apply: expected SHA-256 has %d bytes, want %d", len(opts.ExpectSHA256), sha256.Size)
 	}
-	br := bufio.NewReaderSize(patch, 16<<10)
+	br := bufio.NewReaderSize(patch, 8<<10)
 	ver, err := readHeaderStart(br)
 	if err != nil {
 		return Result{}, err
@@ -204,7 +204,7 @@ type hashWriter interface {
 }
 
 func newOutWriter(w io.Writer, max int64) *outWriter {
-	return &outWriter{w: bufio.NewWriterSize(w, 32<<10), h: sha256.New(), max: max}
+	return &outWriter{w: bufio.NewWriterSize(w, 16<<10), h: sha256.New(), max: max}
 }
 
 func (o *outWriter) Write(p []byte) (int, error) {

@@ -315,7 +315,7 @@ func decodeV2Body(old io.ReaderAt, oldSize int64, h *headerV2, br *bufio.Reader,
 		return err
 	}
 	m := newModels()
-	const chunk = 16 << 10
+	const chunk = 8 << 10
 	buf := make([]byte, chunk)
 	var oldPos, left = int64(0), h.newSize
 	for left > 0 {
