@@ -266,12 +266,12 @@ func (m *diffModel) decode(d *rcDecoder, o0 byte) byte {
 }
 
 // Match-model window: the last winSize output bytes and a hash table from
-// the hash of the last minMatch bytes to their end position.
+// the hash of the last minMatch output bytes to the position after them.
 const (
 	winBits   = 16
 	winSize   = 1 << winBits
 	hashBits  = 14
-	minMatch  = 5
+	minMatch  = 3 // the rolling hash covers the last three bytes
 	maxMatchL = 15
 )
 

@@ -265,6 +265,9 @@ func diffV2(old, new []byte) []byte { return diffV2Stats(old, new, nil) }
 func diffV2Stats(old, new []byte, stats *[8]float64) []byte {
 	h := headerV2{oldSize: int64(len(old)), newSize: int64(len(new)), oldSHA: sha256.Sum256(old), newSHA: sha256.Sum256(new)}
 	out := h.append(nil)
+	if len(new) == 0 {
+		return out // no body: the applier stops after the header
+	}
 	ops := seekFirst(bsdiffOps(old, new))
 	e := newEncoder()
 	e.stats = stats
