@@ -9,8 +9,9 @@
 //   - v2 is this project's format: bsdiff-style approximate matches found
 //     with a suffix array, coded as (diff, extra, seek) operations in a single
 //     adaptive binary range-coded stream with separate context models for
-//     control numbers, difference bytes and literal bytes. The header carries
-//     the size and SHA-256 of both the old and the new file.
+//     control numbers, difference bytes (context mixing with the old bytes
+//     as context) and literal bytes (with a match model over recent output).
+//     The header carries the size and SHA-256 of both the old and the new file.
 //
 // See docs/delta-format.md for the byte-level description and test vectors.
 //
@@ -28,6 +29,6 @@
 //     output is streamed, a caller must treat the written bytes as garbage
 //     unless Apply returns nil (write to a temporary file, rename on success).
 //
-// Diff holds both files in memory (it runs on developer machines); its memory
-// is about 9 bytes per byte of the old file plus the sizes of both files.
+// Diff holds both files in memory (it runs on developer machines); its peak
+// memory is about 10 bytes per byte of the old file plus the new file.
 package delta
