@@ -24,6 +24,23 @@ var squashTab = [33]int32{1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 74
 	1546, 2047, 2549, 2994, 3348, 3607, 3785, 3901, 3975, 4022, 4050, 4068, 4079,
 	4085, 4089, 4092, 4093, 4094}
 
+// squash16 is squash with a 16-bit result over a wider domain (-4095..4095,
+// i.e. logit ±16): long runs of near-certain bits (the zero flags of a
+// mostly unchanged file) then cost about 2^-16 bits each instead of 2^-12.
+func squash16(d int32) int32 {
+	d = min(max(d, -4095), 4095)
+	w := d & 127
+	i := (d >> 7) + 32
+	return (squash16Tab[i]*(128-w) + squash16Tab[i+1]*w + 64) >> 7
+}
+
+// squash16Tab[i] = 65536/(1+exp(-(i-32)/2)), clamped to 1..65535.
+var squash16Tab = [66]int32{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3, 5, 8, 13, 22, 36, 60, 98,
+	162, 267, 439, 720, 1179, 1921, 3108, 4971, 7812, 11955, 17625, 24743, 32768, 40793,
+	47911, 53581, 57724, 60565, 62428, 63615, 64357, 64816, 65097, 65269, 65374, 65438,
+	65476, 65500, 65514, 65523, 65528, 65531, 65533, 65534, 65535, 65535, 65535, 65535,
+	65535, 65535, 65535, 65535, 65535, 65535, 65535, 65535}
+
 // stretchTab is the inverse of squash: ln(p/(1-p)) for 12-bit p. It is
 // computed once; it never changes afterwards.
 var stretchTab = func() [4096]int16 {
@@ -94,7 +111,7 @@ type mixer struct {
 	x   [mixInputs]int32
 	nx  int
 	set int
-	pr  int32
+	pr  int32 // last output, 16-bit
 	lr  int32
 }
 
@@ -111,7 +128,7 @@ func (m *mixer) add(p12 int32) {
 	m.nx++
 }
 
-// mix returns the combined 12-bit probability of a 1.
+// mix returns the combined 16-bit probability of a 1.
 func (m *mixer) mix(set int) int32 {
 	m.set = set
 	w := m.w[set*mixInputs:]
@@ -119,13 +136,13 @@ func (m *mixer) mix(set int) int32 {
 	for i := 0; i < m.nx; i++ {
 		dot += int64(m.x[i]) * int64(w[i])
 	}
-	s := int32(min(max(dot>>16, -2047), 2047))
-	m.pr = min(max(squash(s), 1), 4095)
+	s := int32(min(max(dot>>16, -4095), 4095))
+	m.pr = min(max(squash16(s), 1), 65535)
 	return m.pr
 }
 
 func (m *mixer) update(bit int) {
-	err := (int32(bit)<<12 - m.pr) * m.lr
+	err := ((int32(bit)<<16 - m.pr) >> 4) * m.lr
 	w := m.w[m.set*mixInputs:]
 	for i := 0; i < m.nx; i++ {
 		w[i] += (m.x[i]*err + 1<<13) >> 14
@@ -167,7 +184,7 @@ func distBucket(d uint32) uint32 {
 	return min(16+uint32(bitLen(uint64(d))), 31)
 }
 
-// pZero returns the 12-bit probability that the byte over old byte o0 is
+// pNonZero returns the 16-bit probability that the byte over old byte o0 is
 // non-zero ("1").
 func (m *diffModel) pNonZero(o0 byte) int32 {
 	db := distBucket(m.dist)
@@ -197,7 +214,7 @@ func (m *diffModel) updateNonZero(bit int) {
 	m.zm.update(bit)
 }
 
-// pValBit returns the 12-bit probability that the next value bit is 1,
+// pValBit returns the 16-bit probability that the next value bit is 1,
 // given the tree node (1..255) and the old byte o0.
 func (m *diffModel) pValBit(node uint32, o0 byte) int32 {
 	m.zi[0] = uint32(o0)<<8 | node
@@ -331,7 +348,7 @@ func (m *extraModel) seeAll(b []byte) {
 	}
 }
 
-// pBit returns the 12-bit probability that the next bit is 1; node is the
+// pBit returns the 16-bit probability that the next bit is 1; node is the
 // bit-tree node (1..255) of the byte being coded.
 func (m *extraModel) pBit(node uint32) int32 {
 	m.idx[0] = uint32(m.c1)<<8 | node

@@ -102,9 +102,10 @@ func (e *rcEncoder) encode(p *prob, bit int) {
 	}
 }
 
-// encodeP codes bit with a 12-bit probability p1 of a 1 from a mixer.
+// encodeP codes bit with a 16-bit probability p1 (1..65535) of a 1 from a
+// mixer.
 func (e *rcEncoder) encodeP(p1 int32, bit int) {
-	p0 := uint32(4096-p1) << 4
+	p0 := uint32(65536 - p1)
 	bound := (e.rng >> probBits) * p0
 	if e.stats != nil {
 		q := float64(p0) / (1 << probBits)
@@ -199,7 +200,7 @@ func (d *rcDecoder) decode(p *prob) int {
 }
 
 func (d *rcDecoder) decodeP(p1 int32) int {
-	bound := (d.rng >> probBits) * (uint32(4096-p1) << 4)
+	bound := (d.rng >> probBits) * uint32(65536-p1)
 	var bit int
 	if d.code < bound {
 		d.rng = bound
