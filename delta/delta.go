@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 )
 
 // Format selects a patch format.
@@ -77,6 +78,29 @@ func DiffBytes(old, new []byte, opts Options) ([]byte, error) {
 		return diffV2(old, new), nil
 	}
 	return nil, fmt.Errorf("delta diff: unsupported format %v", opts.Format)
+}
+
+// DiffFile reads two files and writes the patch between them to w. It is
+// the building block for publishing per-file deltas (for example under
+// .deltas/ named after the old blob's hash); the caller decides where the
+// patch goes and whether it is worth keeping (see Worthwhile).
+func DiffFile(oldPath, newPath string, w io.Writer, opts Options) error {
+	old, err := os.ReadFile(oldPath)
+	if err != nil {
+		return fmt.Errorf("delta diff: read old file: %w", err)
+	}
+	nw, err := os.ReadFile(newPath)
+	if err != nil {
+		return fmt.Errorf("delta diff: read new file: %w", err)
+	}
+	return Diff(old, nw, w, opts)
+}
+
+// Worthwhile reports whether a patch of patchSize bytes is worth publishing
+// for a new file of newSize bytes: it must save at least 30 % of the
+// download, as in the original publisher.
+func Worthwhile(patchSize, newSize int64) bool {
+	return patchSize*10 <= newSize*7
 }
 
 // ApplyOptions configure Apply.

@@ -334,3 +334,14 @@ func TestVectors(t *testing.T) {
 		}
 	}
 }
+
+func TestWorthwhile(t *testing.T) {
+	for _, tc := range []struct {
+		patch, new int64
+		want       bool
+	}{{70, 100, true}, {71, 100, false}, {0, 0, true}, {1, 0, false}} {
+		if got := Worthwhile(tc.patch, tc.new); got != tc.want {
+			t.Errorf("Worthwhile(%d, %d) = %v", tc.patch, tc.new, got)
+		}
+	}
+}

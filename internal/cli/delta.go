@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -87,20 +89,15 @@ func newDeltaDiffCmd() *cobra.Command {
 }
 
 func runDeltaDiff(o deltaDiffOptions) error {
-	old, err := os.ReadFile(o.Old)
-	if err != nil {
-		return &DeltaExitError{Code: exitFS, Err: fmt.Errorf("read old file: %w", err)}
-	}
-	nw, err := os.ReadFile(o.New)
-	if err != nil {
-		return &DeltaExitError{Code: exitFS, Err: fmt.Errorf("read new file: %w", err)}
-	}
-	p, err := delta.DiffBytes(old, nw, delta.Options{Format: o.Format})
-	if err != nil {
+	var p bytes.Buffer
+	if err := delta.DiffFile(o.Old, o.New, &p, delta.Options{Format: o.Format}); err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+			return &DeltaExitError{Code: exitFS, Err: fmt.Errorf("%w; check the OLD and NEW paths", err)}
+		}
 		return err
 	}
 	return writeFileAtomic(o.Patch, func(w io.Writer) error {
-		_, err := w.Write(p)
+		_, err := w.Write(p.Bytes())
 		return err
 	})
 }
