@@ -316,8 +316,8 @@ type extraModel struct {
 
 func newExtraModel() *extraModel {
 	return &extraModel{
-		o1: newCounters(1<<16, 30), o2: newCounters(1<<15, 30), mm: newCounters(64, 255),
-		mx:  newMixer(2*(maxMatchL+1), 32),
+		o1: newCounters(1<<16, 15), o2: newCounters(1<<15, 15), mm: newCounters(64, 255),
+		mx:  newMixer(2*(maxMatchL+1), 12),
 		win: make([]byte, winSize), tab: make([]uint32, 1<<hashBits),
 	}
 }
