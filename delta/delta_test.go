@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -343,5 +344,23 @@ func TestWorthwhile(t *testing.T) {
 		if got := Worthwhile(tc.patch, tc.new); got != tc.want {
 			t.Errorf("Worthwhile(%d, %d) = %v", tc.patch, tc.new, got)
 		}
+	}
+}
+
+// TestMatcherUsesSuffixarray checks that index/suffixarray's serialisation
+// is still parsed (not the slow fallback) and yields a sorted suffix array.
+func TestMatcherUsesSuffixarray(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	data := make([]byte, 5000)
+	for i := range data {
+		data[i] = "abc"[rng.IntN(3)]
+	}
+	m := newMatcher(data)
+	if m.fallback {
+		t.Fatal("index/suffixarray serialisation not understood; the comparison-sort fallback was used")
+	}
+	want := fallbackMatcher(data)
+	if !slices.Equal(m.sa, want.sa) {
+		t.Fatal("parsed suffix array differs from a comparison sort")
 	}
 }

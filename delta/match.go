@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"index/suffixarray"
 	"io"
+	"slices"
 )
 
 // matcher finds the longest prefix of a string that occurs in old, using
@@ -14,12 +15,17 @@ type matcher struct {
 	old []byte
 	sa  []int32 // or nil when old is larger than 2 GiB; see sa64
 	s64 []int64
+
+	fallback bool // built by fallbackMatcher
 }
 
 // newMatcher builds old's suffix array. index/suffixarray builds it with
-// SA-IS but does not export it; its documented serialisation (Index.Write)
-// is parsed instead. Correctness of patches never depends on the array being
-// sorted (every match is verified byte by byte), only their size does.
+// SA-IS but does not export it, so its serialisation (Index.Write: the data
+// length, the data, then chunks of uvarints; unchanged since Go 1.0 but not
+// part of the API) is parsed. If that ever fails, a plain comparison sort is
+// used (slow on repetitive data); TestMatcherUsesSuffixarray catches it.
+// Correctness of patches never depends on the array being sorted (every
+// match is verified byte by byte), only their size does.
 func newMatcher(old []byte) *matcher {
 	m := &matcher{old: old}
 	idx := suffixarray.New(old)
@@ -80,21 +86,22 @@ func uvarintLen(v uint64) int {
 	return n
 }
 
-// fallbackMatcher is used only if the serialised index cannot be parsed
-// (a future Go release changing the format): identity array, so matches are
-// poor but patches stay correct.
+// fallbackMatcher sorts the suffixes by comparison. It is used only if the
+// serialised index cannot be parsed (a future Go release changing it).
 func fallbackMatcher(old []byte) *matcher {
-	m := &matcher{old: old}
+	m := &matcher{old: old, fallback: true}
+	s64 := make([]int64, len(old))
+	for i := range s64 {
+		s64[i] = int64(i)
+	}
+	slices.SortFunc(s64, func(a, b int64) int { return bytes.Compare(old[a:], old[b:]) })
 	if len(old) <= 1<<31-1 {
 		m.sa = make([]int32, len(old))
-		for i := range m.sa {
-			m.sa[i] = int32(i)
+		for i, v := range s64 {
+			m.sa[i] = int32(v)
 		}
 	} else {
-		m.s64 = make([]int64, len(old))
-		for i := range m.s64 {
-			m.s64[i] = int64(i)
-		}
+		m.s64 = s64
 	}
 	return m
 }
