@@ -18,7 +18,7 @@ const (
 
 	// v1MinCopy is the shortest match worth a COPY: an op costs 1 byte plus
 	// two varints, and breaks a NEW run (another 2-3 bytes).
-	v1MinCopy = 10
+	v1MinCopy = 8
 )
 
 // diffV1 emits exact matches found with the suffix array as COPY ops and the
