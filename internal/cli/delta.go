@@ -65,6 +65,16 @@ func newDeltaCmd() *cobra.Command {
 	return cmd
 }
 
+// deltaArgs is cobra.ExactArgs with the usage exit code.
+func deltaArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return &DeltaExitError{Code: exitUsage, Err: fmt.Errorf("%w; usage: %s", err, cmd.UseLine())}
+		}
+		return nil
+	}
+}
+
 type deltaDiffOptions struct {
 	Old, New, Patch string
 	Format          delta.Format
@@ -75,7 +85,7 @@ func newDeltaDiffCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "diff OLD NEW PATCH",
 		Short: "Write a patch that turns OLD into NEW",
-		Args:  cobra.ExactArgs(3),
+		Args:  deltaArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := delta.ParseFormat(format)
 			if err != nil {
@@ -110,7 +120,7 @@ func newDeltaApplyCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "apply OLD PATCH OUT",
 		Short: "Apply PATCH to OLD and write OUT (atomically; OUT is untouched on failure)",
-		Args:  cobra.ExactArgs(3),
+		Args:  deltaArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDeltaApply(deltaApplyOptions{Old: args[0], Patch: args[1], Out: args[2]})
 		},
@@ -158,7 +168,7 @@ func newDeltaInfoCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "info PATCH",
 		Short: "Show a patch's format, sizes and hashes",
-		Args:  cobra.ExactArgs(1),
+		Args:  deltaArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDeltaInfo(cmd.OutOrStdout(), args[0], asJSON)
 		},

@@ -86,6 +86,7 @@ func TestDeltaCLI(t *testing.T) {
 		args []string
 		code int
 	}{
+		{"missing argument", []string{"apply", p("old"), p("patch.v2")}, 2},
 		{"bad format", []string{"diff", p("old"), p("new"), p("x"), "--format", "v9"}, 2},
 		{"missing old", []string{"diff", p("nope"), p("new"), p("x")}, 5},
 		{"garbage patch", []string{"apply", p("old"), p("new"), p("x")}, 4},
