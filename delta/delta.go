@@ -166,7 +166,7 @@ func readHeaderStart(br *bufio.Reader) (int, error) {
 		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 			return 0, fmt.Errorf("delta: read header: %w", err)
 		}
-		return 0, corrupt(ErrInvalidMagic.Error())
+		return 0, &formatError{msg: ErrInvalidMagic.Error(), kind: ErrInvalidMagic}
 	}
 	if n < len(hdr) {
 		if !errors.Is(err, io.ErrUnexpectedEOF) {

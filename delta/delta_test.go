@@ -150,7 +150,7 @@ func TestV1Errors(t *testing.T) {
 		want  string
 		is    error
 	}{
-		{"bad magic", []byte("BADMAGIC\x01\xff"), ApplyOptions{}, "Invalid delta magic", ErrCorrupt},
+		{"bad magic", []byte("BADMAGIC\x01\xff"), ApplyOptions{}, "Invalid delta magic", ErrInvalidMagic},
 		{"short", []byte("OTA"), ApplyOptions{}, "Invalid delta magic", ErrCorrupt},
 		{"version 99", []byte("OTADELTA\x63\xff"), ApplyOptions{}, "Unsupported delta version: 99", ErrUnsupportedVersion},
 		{"header only", v1(), ApplyOptions{}, "Unexpected EOF reading opcode", ErrCorrupt},

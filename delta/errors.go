@@ -20,10 +20,16 @@ var (
 	ErrTooLarge = errors.New("delta output too large")
 )
 
-// formatError is a malformed-patch error with a seed-compatible message.
-type formatError struct{ msg string }
+// formatError is a malformed-patch error with a seed-compatible message. It
+// matches ErrCorrupt and, if set, a more specific sentinel.
+type formatError struct {
+	msg  string
+	kind error
+}
 
-func (e *formatError) Error() string        { return e.msg }
-func (e *formatError) Is(target error) bool { return target == ErrCorrupt }
+func (e *formatError) Error() string { return e.msg }
+func (e *formatError) Is(target error) bool {
+	return target == ErrCorrupt || (e.kind != nil && target == e.kind)
+}
 
 func corrupt(msg string) error { return &formatError{msg: msg} }

@@ -41,7 +41,8 @@ func DeltaExitCode(err error) int {
 		return 0
 	case errors.As(err, &ee):
 		return ee.Code
-	case errors.Is(err, delta.ErrWrongBase), errors.Is(err, delta.ErrHashMismatch), errors.Is(err, delta.ErrCorrupt):
+	case errors.Is(err, delta.ErrWrongBase), errors.Is(err, delta.ErrHashMismatch), errors.Is(err, delta.ErrCorrupt),
+		errors.Is(err, delta.ErrUnsupportedVersion), errors.Is(err, delta.ErrTooLarge):
 		return exitVerify
 	}
 	return 1
