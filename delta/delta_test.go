@@ -364,3 +364,43 @@ func TestMatcherUsesSuffixarray(t *testing.T) {
 		t.Fatal("parsed suffix array differs from a comparison sort")
 	}
 }
+
+type failingReader struct{ after []byte }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if len(f.after) == 0 {
+		return 0, errors.New("disk on fire")
+	}
+	n := copy(p, f.after)
+	f.after = f.after[n:]
+	return n, nil
+}
+
+func TestV2HeaderErrors(t *testing.T) {
+	old, new := []byte("old old old old"), []byte("new new new new")
+	p := roundTrip(t, old, new, V2)
+	tests := []struct {
+		name  string
+		patch []byte
+		want  string
+	}{
+		{"no old size", p[:9], "Unexpected EOF reading varint"},
+		{"short old hash", p[:20], "Unexpected EOF reading header hash"},
+		{"size too large", append([]byte("OTADELTA\x02"), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01), "Varint too large"},
+		{"size over limit", append([]byte("OTADELTA\x02"), 0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40), "v2 header: old size 281474976710657 exceeds the format limit"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := apply(t, old, tc.patch, ApplyOptions{})
+			if err == nil || err.Error() != tc.want || !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// I/O errors are reported as such, not as corruption.
+	var out bytes.Buffer
+	_, err := Apply(bytes.NewReader(old), int64(len(old)), &failingReader{after: p[:20]}, &out, ApplyOptions{})
+	if err == nil || errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("I/O error = %v", err)
+	}
+}

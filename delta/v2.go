@@ -30,12 +30,9 @@ func (h *headerV2) append(b []byte) []byte {
 func readHeaderV2(br *bufio.Reader) (headerV2, error) {
 	var h headerV2
 	size := func(what string) (int64, error) {
-		v, err := binary.ReadUvarint(br)
+		v, err := readVarintN(br, 7) // 49 bits: enough for maxSize
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return 0, corrupt("Unexpected EOF reading varint")
-			}
-			return 0, corrupt("Varint too large")
+			return 0, err
 		}
 		if v > maxSize {
 			return 0, corrupt(fmt.Sprintf("v2 header: %s size %d exceeds the format limit", what, v))
@@ -44,7 +41,10 @@ func readHeaderV2(br *bufio.Reader) (headerV2, error) {
 	}
 	hash := func(dst []byte) error {
 		if _, err := io.ReadFull(br, dst); err != nil {
-			return corrupt("Unexpected EOF reading header hash")
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return corrupt("Unexpected EOF reading header hash")
+			}
+			return fmt.Errorf("delta: read patch: %w", err)
 		}
 		return nil
 	}

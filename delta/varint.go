@@ -2,6 +2,7 @@ package delta
 
 import (
 	"errors"
+	"fmt"
 	"io"
 )
 
@@ -19,15 +20,18 @@ func appendVarint(b []byte, v uint64) []byte {
 }
 
 // readVarint reads an unsigned LEB128 value of at most maxVarintLen bytes.
-func readVarint(r io.ByteReader) (uint64, error) {
+func readVarint(r io.ByteReader) (uint64, error) { return readVarintN(r, maxVarintLen) }
+
+// readVarintN reads an unsigned LEB128 value of at most n (≤ 9) bytes.
+func readVarintN(r io.ByteReader, n int) (uint64, error) {
 	var v uint64
-	for i := 0; i < maxVarintLen; i++ {
+	for i := 0; i < n; i++ {
 		c, err := r.ReadByte()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return 0, corrupt("Unexpected EOF reading varint")
 			}
-			return 0, err
+			return 0, fmt.Errorf("delta: read patch: %w", err)
 		}
 		v |= uint64(c&0x7f) << (7 * i)
 		if c < 0x80 {
