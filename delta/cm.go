@@ -293,13 +293,15 @@ const (
 )
 
 // extraModel predicts literal (extra) bytes bit by bit from the previous
-// output bytes (order 1 and 2) and from a match model: if the last few
+// output bytes (orders 1-3, and the byte two back alone, which suits 16-
+// and 32-bit machine code) and from a match model: if the last few
 // output bytes occurred earlier in a 64 KiB window of output, the byte that
 // followed them is likely next.
 type extraModel struct {
-	o1, o2 counters
-	mm     counters // [min(len,15)*2 + expected bit]
-	mx     mixer
+	o1, o2, o3 counters
+	sp         counters // sparse: the byte two back
+	mm         counters // [min(len,15)*2 + expected bit]
+	mx         mixer
 
 	win  []byte
 	tab  []uint32 // hash -> position+1 in the output stream
@@ -309,14 +311,15 @@ type extraModel struct {
 	mlen uint32   // match length (0: no match)
 	c1   byte     // previous output bytes
 	c2   byte
+	c3   byte
 
-	idx [3]uint32
+	idx [5]uint32
 	exp int // expected bit, or -1
 }
 
 func newExtraModel() *extraModel {
 	return &extraModel{
-		o1: newCounters(1<<16, 15), o2: newCounters(1<<15, 15), mm: newCounters(64, 255),
+		o1: newCounters(1<<16, 15), o2: newCounters(1<<15, 15), o3: newCounters(1<<15, 15), sp: newCounters(1<<16, 15), mm: newCounters(64, 255),
 		mx:  newMixer(2*(maxMatchL+1), 12),
 		win: make([]byte, winSize), tab: make([]uint32, 1<<hashBits),
 	}
@@ -339,7 +342,7 @@ func (m *extraModel) see(c byte) {
 		}
 	}
 	m.tab[m.h] = m.pos
-	m.c2, m.c1 = m.c1, c
+	m.c3, m.c2, m.c1 = m.c2, m.c1, c
 }
 
 func (m *extraModel) seeAll(b []byte) {
@@ -355,6 +358,10 @@ func (m *extraModel) pBit(node uint32) int32 {
 	m.idx[1] = (uint32(m.c2)<<16 | uint32(m.c1)<<8 | node) * 0x9E3779B1 >> 17
 	m.mx.add(m.o1.p12(m.idx[0]))
 	m.mx.add(m.o2.p12(m.idx[1]))
+	m.idx[3] = (uint32(m.c3)<<24 | uint32(m.c2)<<16 | uint32(m.c1)<<8 | node) * 0x2545F491 >> 17
+	m.mx.add(m.o3.p12(m.idx[3]))
+	m.idx[4] = uint32(m.c2)<<8 | node
+	m.mx.add(m.sp.p12(m.idx[4]))
 	m.exp = -1
 	l := uint32(0)
 	if m.mlen > 0 {
@@ -381,6 +388,8 @@ func (m *extraModel) pBit(node uint32) int32 {
 func (m *extraModel) update(bit int) {
 	m.o1.update(m.idx[0], bit)
 	m.o2.update(m.idx[1], bit)
+	m.o3.update(m.idx[3], bit)
+	m.sp.update(m.idx[4], bit)
 	if m.exp >= 0 {
 		m.mm.update(m.idx[2], bit)
 	}
