@@ -17,8 +17,9 @@
 //
 // Invariants of Apply, for any patch, including hostile ones:
 //   - the patch is read front to back exactly once, the old file only through
-//     io.ReaderAt, the output is written front to back; memory use is a few
-//     hundred KiB and does not depend on the file sizes;
+//     io.ReaderAt, the output is written front to back; memory use (about
+//     1.5 MiB of v2 model state, 4 KiB for v1, plus small I/O buffers) does
+//     not depend on the file sizes;
 //   - a v2 patch made for a different old file (size or SHA-256) is refused
 //     before any output byte is written (ErrWrongBase);
 //   - output never exceeds the v2 header's new size nor ApplyOptions.MaxOutput;
