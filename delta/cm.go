@@ -170,9 +170,9 @@ type diffModel struct {
 
 func newDiffModel() *diffModel {
 	return &diffModel{
-		z1: newCounters(1<<16, 60), z2: newCounters(1<<15, 60), z3: newCounters(1<<13, 60), z4: newCounters(1<<10, 60),
+		z1: newCounters(1<<15, 60), z2: newCounters(1<<15, 60), z3: newCounters(1<<13, 60), z4: newCounters(1<<10, 60),
 		zm: newMixer(64, 4),
-		v1: newCounters(1<<16, 30), v2: newCounters(1<<16, 30), v3: newCounters(1<<14, 30),
+		v1: newCounters(1<<16, 30), v2: newCounters(1<<15, 30), v3: newCounters(1<<14, 30),
 		vm: newMixer(8, 32),
 	}
 }
@@ -194,7 +194,7 @@ func (m *diffModel) pNonZero(o0 byte) int32 {
 	} else if m.dist == m.r2 {
 		per = 2
 	}
-	m.zi[0] = uint32(m.o1)<<8 | uint32(o0)
+	m.zi[0] = (uint32(m.o1)<<8 | uint32(o0)) * 0x9E3779B1 >> 17
 	m.zi[1] = (uint32(m.o2)<<16 | uint32(m.o1)<<8 | uint32(o0)) * 0x9E3779B1 >> 17
 	m.zi[2] = db<<8 | uint32(o0)
 	m.zi[3] = per<<8 | uint32(m.last)
@@ -218,7 +218,7 @@ func (m *diffModel) updateNonZero(bit int) {
 // given the tree node (1..255) and the old byte o0.
 func (m *diffModel) pValBit(node uint32, o0 byte) int32 {
 	m.zi[0] = uint32(o0)<<8 | node
-	m.zi[1] = uint32(m.last)<<8 | node
+	m.zi[1] = (uint32(m.last)<<8 | node) * 0x9E3779B1 >> 17
 	m.zi[2] = (uint32(m.o1)<<16 | uint32(o0)<<8 | node) * 0x9E3779B1 >> 18
 	m.vm.add(m.v1.p12(m.zi[0]))
 	m.vm.add(m.v2.p12(m.zi[1]))
@@ -319,7 +319,7 @@ type extraModel struct {
 
 func newExtraModel() *extraModel {
 	return &extraModel{
-		o1: newCounters(1<<16, 15), o2: newCounters(1<<15, 15), o3: newCounters(1<<15, 15), sp: newCounters(1<<16, 15), mm: newCounters(64, 255),
+		o1: newCounters(1<<15, 15), o2: newCounters(1<<14, 15), o3: newCounters(1<<14, 15), sp: newCounters(1<<15, 15), mm: newCounters(64, 255),
 		mx:  newMixer(2*(maxMatchL+1), 12),
 		win: make([]byte, winSize), tab: make([]uint32, 1<<hashBits),
 	}
@@ -354,13 +354,13 @@ func (m *extraModel) seeAll(b []byte) {
 // pBit returns the 16-bit probability that the next bit is 1; node is the
 // bit-tree node (1..255) of the byte being coded.
 func (m *extraModel) pBit(node uint32) int32 {
-	m.idx[0] = uint32(m.c1)<<8 | node
-	m.idx[1] = (uint32(m.c2)<<16 | uint32(m.c1)<<8 | node) * 0x9E3779B1 >> 17
+	m.idx[0] = (uint32(m.c1)<<8 | node) * 0x9E3779B1 >> 17
+	m.idx[1] = (uint32(m.c2)<<16 | uint32(m.c1)<<8 | node) * 0x9E3779B1 >> 18
 	m.mx.add(m.o1.p12(m.idx[0]))
 	m.mx.add(m.o2.p12(m.idx[1]))
-	m.idx[3] = (uint32(m.c3)<<24 | uint32(m.c2)<<16 | uint32(m.c1)<<8 | node) * 0x2545F491 >> 17
+	m.idx[3] = (uint32(m.c3)<<24 | uint32(m.c2)<<16 | uint32(m.c1)<<8 | node) * 0x2545F491 >> 18
 	m.mx.add(m.o3.p12(m.idx[3]))
-	m.idx[4] = uint32(m.c2)<<8 | node
+	m.idx[4] = (uint32(m.c2)<<8 | node) * 0x2545F491 >> 17
 	m.mx.add(m.sp.p12(m.idx[4]))
 	m.exp = -1
 	l := uint32(0)

@@ -18,7 +18,7 @@
 // Invariants of Apply, for any patch, including hostile ones:
 //   - the patch is read front to back exactly once, the old file only through
 //     io.ReaderAt, the output is written front to back; memory use (about
-//     1.5 MiB of v2 model state, 4 KiB for v1, plus small I/O buffers) does
+//     1 MiB of v2 model state, 4 KiB for v1, plus small I/O buffers) does
 //     not depend on the file sizes;
 //   - a v2 patch made for a different old file (size or SHA-256) is refused
 //     before any output byte is written (ErrWrongBase);
