@@ -61,7 +61,7 @@ func newDeltaCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	cmd.AddCommand(newDeltaDiffCmd(), newDeltaApplyCmd(), newDeltaInfoCmd())
+	cmd.AddCommand(newDeltaDiffCmd(), newDeltaApplyCmd(), newDeltaInfoCmd(), newDeltaBuildCmd())
 	return cmd
 }
 

@@ -43,8 +43,12 @@ func Main(ctx context.Context, args []string, io *IOStreams) int {
 		return 0
 	}
 	var ue usageError
+	var de *DeltaExitError
 	kind := ota.Classify(err)
-	if errors.As(err, &ue) || isCobraUsage(err) {
+	switch {
+	case errors.As(err, &de):
+		kind = ota.Kind(de.Code)
+	case errors.As(err, &ue) || isCobraUsage(err):
 		kind = ota.KindConfig
 	}
 	if g.JSON {
@@ -112,7 +116,7 @@ Config: --config FILE (.json, .yaml, .yml or .toml); default $OTA_CONFIG, then
 	pf.BoolVar(&g.JSON, "json", false, "print machine-readable JSON on stdout")
 	pf.BoolVar(&g.Debug, "debug", false, "log every step to stderr")
 	pf.StringVar(&g.Progress, "progress", "auto", "progress bar: auto (on a terminal), always or never")
-	root.AddCommand(newCheckCmd(g), newUpdateCmd(g), newStatusCmd(g), newRecoverCmd(g), newRollbackCmd(g), newVersionCmd(g), newDemoCmd(g))
+	root.AddCommand(newCheckCmd(g), newUpdateCmd(g), newStatusCmd(g), newRecoverCmd(g), newRollbackCmd(g), newVersionCmd(g), newDemoCmd(g), newDeltaCmd())
 	root.AddCommand(newPublishCmd(g), newKeygenCmd(g))
 	return root
 }
@@ -161,8 +165,4 @@ func (g *Global) showProgress() bool {
 	return g.IO.ErrTTY
 }
 
-func (g *Global) printJSON(v any) error {
-	enc := json.NewEncoder(g.IO.Out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
+func (g *Global) printJSON(v any) error { return printJSONTo(g.IO.Out, v) }
