@@ -49,6 +49,8 @@ type Options struct {
 	Rollout       *repo.Rollout
 	Now           func() time.Time
 	Logger        *slog.Logger
+
+	skip string // another folder to leave out of a plain-folder --src
 }
 
 // Result describes what Run published.
@@ -59,7 +61,8 @@ type Result struct {
 	Files      int
 	NewObjects int
 	Deltas     int
-	Metadata   string // path of metadata/<version>.json (or manifest.json)
+	Metadata   string // path of metadata/<version>.json (or manifest.json, ota-manifest.json)
+	Assets     int    `json:",omitempty"` // --format github-release: files to upload
 }
 
 // Run publishes one version.
@@ -74,11 +77,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Format == "seed" {
 		return runSeed(ctx, log, o)
 	}
-	if o.Format != "" {
-		return nil, fmt.Errorf("publish: unknown --format %q (want seed, or none for a signed repository)", o.Format)
+	if o.Format != "" && o.Format != FormatGitHubRelease {
+		return nil, fmt.Errorf("publish: unknown --format %q (want seed, %s, or none for a signed repository)", o.Format, FormatGitHubRelease)
 	}
 	if o.Keys == "" {
 		return nil, errors.New("publish: --keys is required (create keys with \"ota keygen DIR\")")
+	}
+	if o.Format == FormatGitHubRelease {
+		return runGitHubRelease(ctx, log, o)
 	}
 	if o.Expires <= 0 {
 		o.Expires = 30 * 24 * time.Hour
@@ -119,7 +125,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	case isGit:
 		return nil, fmt.Errorf("publish: %s is a git repository: pass --ref (a tag, branch or HEAD)", o.Src)
 	default: // a plain folder; Ref is only a label
-		t, err = dirTree(ctx, log, st, o.Src, o.Ref, o.Out, o.Keys)
+		t, err = dirTree(ctx, log, st, o.Src, o.Ref, o.Out, o.Keys, o.skip)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
@@ -262,6 +268,9 @@ func oneDelta(st *store, eng *DeltaEngine, of, nf repo.File) (*repo.Delta, error
 	patch, err := st.read(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		oldB, err := st.read(repo.ObjectPath(of.SHA256))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil // seeded from a previous manifest without its objects
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -38,6 +38,14 @@ replaced last, so devices never see a half-published version.
 --format seed writes the original MicroPython updater's manifest.json
 instead, signed with --key or $MANIFEST_KEY (HMAC-SHA256).
 
+--format github-release writes the release's GitHub assets flat into --out:
+ota-manifest.json (the signed bundle), obj-<sha256> (file contents) and
+delta-<from-sha256>-<to-sha256>.<format>. Upload them with, e.g.,
+"gh release upload TAG OUT/*". The full repository (version numbers, old
+objects for deltas) is kept in OUT/.ota-publish/; without it, numbering
+continues after OUT/ota-manifest.json when present. Devices with
+trusted_keys and source "github" verify the manifest.
+
 Layout: latest.json, metadata/<version>.json, objects/<sha256[:2]>/<sha256>,
 deltas/<from-sha256>-<to-sha256>.<format>.`,
 		Args: cobra.NoArgs,
@@ -52,7 +60,7 @@ deltas/<from-sha256>-<to-sha256>.<format>.`,
 	f.StringVar(&o.Out, "out", "", "repository directory to publish into")
 	f.StringVar(&o.Keys, "keys", "", "keys directory made by \"ota keygen\"")
 	f.StringVar(&o.Expires, "expires", "30d", "how long the signed metadata stays valid (e.g. 720h, 30d)")
-	f.StringVar(&o.Format, "format", "", "\"seed\" writes the original manifest.json instead of a signed repository")
+	f.StringVar(&o.Format, "format", "", "\"seed\": the original manifest.json; \"github-release\": signed repository as flat release assets")
 	f.StringVar(&o.SeedKey, "key", os.Getenv("MANIFEST_KEY"), "HMAC key for --format seed (default $MANIFEST_KEY)")
 	f.IntVar(&o.Deltas, "deltas", 3, "make deltas from this many previous versions (0: none)")
 	f.StringVar(&o.DeltaFrom, "delta-from", "", "with --format seed: also write .deltas/ (v1, original naming) from this git ref")
@@ -89,6 +97,11 @@ func runPublish(cmd *cobra.Command, g *Global, o *PublishOptions) error {
 	}
 	if o.Format == "seed" {
 		fmt.Fprintf(g.IO.Out, "Wrote %s: %s, %d files.\n", res.Metadata, res.Ref, res.Files)
+		return nil
+	}
+	if o.Format == publish.FormatGitHubRelease {
+		fmt.Fprintf(g.IO.Out, "Version %d (%s, %s): %d files, %d deltas; %d release assets in %s (upload them all, e.g. gh release upload %s %s/*).\n",
+			res.Version, res.Ref, shortID(res.Commit), res.Files, res.Deltas, res.Assets, o.Out, res.Ref, o.Out)
 		return nil
 	}
 	fmt.Fprintf(g.IO.Out, "Published version %d (%s, %s): %d files, %d new objects, %d deltas.\n",
