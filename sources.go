@@ -59,31 +59,39 @@ func newSource(cfg config.Config, cache source.Cache, log *slog.Logger) (source.
 		if maxFiles == 0 {
 			maxFiles = -1
 		}
-		return github.New(github.Config{
+		gc := github.Config{
 			Owner: cfg.Owner, Repo: cfg.Repo, Channel: cfg.Channel, Branch: cfg.Branch,
 			Tag: cfg.Tag, Commit: cfg.Commit, Token: httpx.Secret(cfg.Token),
 			APIURL: cfg.APIURL, RawURL: cfg.RawURL,
 			MaxTreeSizeKB: maxKB, MaxTreeFiles: maxFiles,
 			HTTP: httpOptions(cfg, log), Cache: cache, Logger: log,
-		})
+		}
+		switch {
+		case len(cfg.TrustedKeys) > 0:
+			trust, err := newTrust(cfg)
+			if err != nil {
+				return nil, err
+			}
+			gc.Trust = &trust
+			if cfg.ManifestKey != "" {
+				log.Warn("manifest_key is ignored: trusted_keys is set, so only a signed manifest (ota-manifest.json) is accepted")
+			}
+		case cfg.ManifestKey != "":
+			if cfg.Tag != "" || cfg.Commit != "" || cfg.Channel != github.ChannelStable {
+				log.Warn("manifest_key only applies to the stable channel's latest release (as in the original); this target is not verified by it")
+			}
+			gc.ManifestKey = cfg.ManifestKey
+		}
+		return github.New(gc)
 	}
 	return nil, fmt.Errorf("%w: source %q is not available in this build", errNoSource, cfg.Source)
 }
 
 // newRepoSource builds a signed static repository source (http or dir).
 func newRepoSource(cfg config.Config, cache source.Cache, log *slog.Logger) (source.Source, error) {
-	keys, err := repo.ParsePublicKeys(cfg.TrustedKeys)
+	trust, err := newTrust(cfg)
 	if err != nil {
-		return nil, &config.Error{Path: cfg.Path, Problems: []string{fmt.Sprintf("key \"trusted_keys\": %v", err)}}
-	}
-	state := path.Join(filepath.ToSlash(cfg.TargetDir), cfg.StateDir)
-	trust := signedrepo.Trust{
-		Verifier: repo.Verifier{
-			TrustedKeys: keys,
-			ClockSlack:  time.Duration(cfg.ClockSlackSec * float64(time.Second)),
-			Limits:      repo.Limits{MaxFiles: cfg.MaxTreeFiles, MaxMetadataSize: cfg.MaxTreeSizeKB << 10},
-		},
-		Seen: repo.FileSeen{Path: path.Join(state, SeenFile)},
+		return nil, err
 	}
 	if cfg.Source == "dir" {
 		return dirrepo.New(cfg.RepoPath, trust), nil
@@ -91,6 +99,24 @@ func newRepoSource(cfg config.Config, cache source.Cache, log *slog.Logger) (sou
 	return httprepo.New(httprepo.Options{
 		URL: cfg.URL, Trust: trust, Cache: cache, Logger: log, HTTP: httpOptions(cfg, log),
 	})
+}
+
+// newTrust is what every signed source verifies with: trusted_keys, clock
+// slack, limits, and the highest versions seen in <state_dir>/repo-seen.json.
+func newTrust(cfg config.Config) (signedrepo.Trust, error) {
+	keys, err := repo.ParsePublicKeys(cfg.TrustedKeys)
+	if err != nil {
+		return signedrepo.Trust{}, &config.Error{Path: cfg.Path, Problems: []string{fmt.Sprintf("key \"trusted_keys\": %v", err)}}
+	}
+	state := path.Join(filepath.ToSlash(cfg.TargetDir), cfg.StateDir)
+	return signedrepo.Trust{
+		Verifier: repo.Verifier{
+			TrustedKeys: keys,
+			ClockSlack:  time.Duration(cfg.ClockSlackSec * float64(time.Second)),
+			Limits:      repo.Limits{MaxFiles: cfg.MaxTreeFiles, MaxMetadataSize: cfg.MaxTreeSizeKB << 10},
+		},
+		Seen: repo.FileSeen{Path: path.Join(state, SeenFile)},
+	}, nil
 }
 
 // defaultPatcher applies v1 and v2 deltas with the delta package: patch read

@@ -299,6 +299,11 @@ func (c *Config) validate() []string {
 				bad(key, "required for source \"github\": set it to the repository's %s (not a placeholder)", key)
 			}
 		}
+		for _, k := range c.TrustedKeys {
+			if _, err := repo.ParsePublicKey(k); err != nil {
+				bad("trusted_keys", "%v", err)
+			}
+		}
 	case "http", "dir":
 		if c.Source == "http" && !strings.HasPrefix(c.URL, "https://") && !strings.HasPrefix(c.URL, "http://") {
 			bad("url", "required for source \"http\": the http(s):// URL of the folder holding latest.json, got %q", c.URL)

@@ -29,6 +29,7 @@ import (
 
 	"github.com/otafleet/ota/internal/httpx"
 	"github.com/otafleet/ota/internal/source"
+	"github.com/otafleet/ota/internal/source/signedrepo"
 )
 
 // Channels.
@@ -75,6 +76,14 @@ type Config struct {
 	// Cache persists ETags; nil means an in-memory cache (lost on restart).
 	Cache  source.Cache
 	Logger *slog.Logger
+	// Trust, when not nil (config trusted_keys), makes the source require
+	// a signed manifest (release asset ota-manifest.json) and install
+	// exactly what it lists; without one, Resolve refuses.
+	Trust *signedrepo.Trust
+	// ManifestKey (config manifest_key), when Trust is nil, makes the stable
+	// channel require the original system's HMAC manifest.json asset and
+	// install only the files it lists, verified by SHA-256 and size.
+	ManifestKey string
 }
 
 // Source is the GitHub transport. It is safe for concurrent use.
@@ -86,6 +95,7 @@ type Source struct {
 	rawRepo  string // "{raw}/{o}/{r}"
 	cacheKey string // prefix of every cache key
 	log      *slog.Logger
+	seedWarn sync.Once
 }
 
 // New validates cfg and returns a Source.
@@ -256,6 +266,20 @@ func (s *Source) notFound(what string, err error) error {
 // unchanged, so a tag force-moved under an unchanged release is not noticed
 // until the release changes.
 func (s *Source) Resolve(ctx context.Context) (source.Target, error) {
+	t, err := s.resolve(ctx)
+	if err != nil {
+		return t, err
+	}
+	switch {
+	case s.cfg.Trust != nil:
+		return s.signedTarget(ctx, t)
+	case s.cfg.ManifestKey != "" && releaseOf(t) != nil:
+		return s.seedTarget(ctx, t)
+	}
+	return t, nil
+}
+
+func (s *Source) resolve(ctx context.Context) (source.Target, error) {
 	switch {
 	case s.cfg.Commit != "":
 		return source.Target{Version: source.Version{Ref: s.cfg.Commit, Commit: s.cfg.Commit}}, nil
@@ -429,6 +453,9 @@ func (s *Source) Open(ctx context.Context, t source.Target, e source.Entry, offs
 	if offset < 0 || offset > e.Size {
 		return nil, fmt.Errorf("open %s: offset %d outside 0..%d", e.Path, offset, e.Size)
 	}
+	if s.cfg.Trust != nil {
+		return s.signedOpen(ctx, t, e, offset)
+	}
 	if offset > 0 && offset == e.Size {
 		return io.NopCloser(strings.NewReader("")), nil // nothing left; a Range would be unsatisfiable
 	}
@@ -444,6 +471,9 @@ func (s *Source) Open(ctx context.Context, t source.Target, e source.Entry, offs
 // than the file plus 64 KiB is refused (downloading the file is cheaper).
 func (s *Source) Delta(ctx context.Context, t source.Target, e source.Entry, fromSHA1 string) (io.ReadCloser, error) {
 	fromSHA1 = strings.ToLower(fromSHA1)
+	if s.cfg.Trust != nil {
+		return s.signedDelta(ctx, t, e, fromSHA1)
+	}
 	if !isSHA(fromSHA1) || !isSHA(e.BlobSHA1) {
 		return nil, fmt.Errorf("delta for %s: bad blob SHA-1 %q or %q", e.Path, fromSHA1, e.BlobSHA1)
 	}

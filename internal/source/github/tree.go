@@ -14,6 +14,8 @@ import (
 
 	"github.com/otafleet/ota/internal/httpx"
 	"github.com/otafleet/ota/internal/source"
+	"github.com/otafleet/ota/internal/source/signedrepo"
+	"github.com/otafleet/ota/repo/seedmanifest"
 )
 
 // treeItem is one element of a /git/trees answer.
@@ -45,6 +47,17 @@ type treeRef struct{ sha, prefix string }
 func (s *Source) Tree(ctx context.Context, t source.Target) ([]source.Entry, error) {
 	if t.Tree != nil {
 		return t.Tree, nil
+	}
+	if s.cfg.Trust != nil {
+		return signedrepo.Tree(t) // never an unsigned listing
+	}
+	if m, ok := t.Extra[extraSeed].(*seedmanifest.Manifest); ok {
+		t.Extra = nil
+		all, err := s.Tree(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		return seedTree(m, all)
 	}
 	if !isSHA(t.Commit) {
 		return nil, fmt.Errorf("tree: target has no commit SHA (%q); resolve first", t.Commit)

@@ -51,6 +51,14 @@ func (tr *Trust) formats() []string {
 // Accept verifies data, persists the new highest versions, and returns the
 // target it describes.
 func (tr *Trust) Accept(data []byte) (source.Target, error) {
+	return tr.AcceptChecked(data, nil)
+}
+
+// AcceptChecked is Accept with an extra check of the verified release
+// (for example that it names the commit the transport resolved); the
+// highest versions are recorded only when check passes. An error from check
+// is returned as a verification failure.
+func (tr *Trust) AcceptChecked(data []byte, check func(*repo.Release) error) (source.Target, error) {
 	if tr.Seen == nil {
 		tr.Seen = &repo.MemSeen{}
 	}
@@ -61,6 +69,11 @@ func (tr *Trust) Accept(data []byte) (source.Target, error) {
 	v, err := tr.Verifier.Verify(data, seen)
 	if err != nil {
 		return source.Target{}, Unverified(err)
+	}
+	if check != nil {
+		if err := check(v.Release); err != nil {
+			return source.Target{}, Unverified(err)
+		}
 	}
 	if ns := v.Seen(seen); ns != seen {
 		if err := tr.Seen.Save(ns); err != nil {
