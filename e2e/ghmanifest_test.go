@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/otafleet/ota/internal/testutil/fakegithub"
+	"github.com/otafleet/ota/internal/testutil/gitfixture"
 	"github.com/otafleet/ota/internal/testutil/treesnap"
 )
 
@@ -159,4 +160,45 @@ func TestSeedManifestHMAC(t *testing.T) {
 	refused(t, e, cfg, "signature mismatch")
 	e.gh.AddRelease("acme", "app", fakegithub.Release{TagName: "v2.0"})
 	refused(t, e, cfg, "no manifest.json")
+}
+
+// TestSignedManifestInCommit: on the developer channel the signed manifest
+// is committed as .ota-manifest.json on top of the commit it was made from;
+// the device installs the signed list (not the manifest itself). A branch
+// tip whose manifest names an unrelated commit is refused.
+func TestSignedManifestInCommit(t *testing.T) {
+	e := newEnv(t)
+	d := t.TempDir()
+	keys, out := filepath.Join(d, "keys"), filepath.Join(d, "dist")
+	if r := ota(t, filepath.Join(d, "none.json"), nil, "keygen", keys); r.code != 0 {
+		t.Fatal(r)
+	}
+	pub, _ := os.ReadFile(filepath.Join(keys, "root.pub"))
+	cfg := e.config(t, map[string]any{"channel": "developer", "trusted_keys": []string{strings.TrimSpace(string(pub))}})
+	withManifest := func(files map[string]gitfixture.File, m []byte) map[string]gitfixture.File {
+		out := map[string]gitfixture.File{".ota-manifest.json": {Content: string(m)}}
+		for k, v := range files {
+			out[k] = v
+		}
+		return out
+	}
+	c1 := e.repo.Commit("v1", filesV1)
+	refused(t, e, cfg, "no signed manifest")
+	releaseAssets(t, e, out, "--ref", c1, "--keys", keys, "--format", "github-release")
+	m1, _ := os.ReadFile(filepath.Join(out, "ota-manifest.json"))
+	c1s := e.repo.Commit("sign v1", withManifest(filesV1, m1))
+	var up updateJSON
+	okJSON(t, cfg, nil, &up, "update")
+	if up.Current.Commit != c1s {
+		t.Fatalf("install: %+v", up)
+	}
+	if d := treesnap.Diff(expect(filesV1), snap(t, e.target)); d != nil {
+		t.Fatal(d)
+	}
+	// v2's tip carries a (newer, validly signed) manifest of commit c1.
+	releaseAssets(t, e, out, "--ref", c1, "--keys", keys, "--format", "github-release")
+	m2, _ := os.ReadFile(filepath.Join(out, "ota-manifest.json"))
+	e.repo.Commit("v2", filesV2)
+	e.repo.Commit("sign v2 wrongly", withManifest(filesV2, m2))
+	refused(t, e, cfg, "another commit")
 }

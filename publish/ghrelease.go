@@ -31,6 +31,11 @@ const (
 	// assets are exported from: versions, old objects for deltas. It is not
 	// uploaded (a shell glob such as OUT/* skips it).
 	GitHubStateDir = ".ota-publish"
+	// RepoManifestPath is where a commit may carry the signed manifest
+	// instead of a release asset (any channel, e.g. a developer branch):
+	// commit ota-manifest.json there on top of the published commit. The
+	// publisher never lists this path in a release.
+	RepoManifestPath = ".ota-manifest.json"
 )
 
 // ObjectAsset is the asset name of the object with this SHA-256.

@@ -131,6 +131,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
 
+	// A signed manifest committed into the tree cannot be listed in itself.
+	files := t.files[:0]
+	for _, f := range t.files {
+		if f.Path != RepoManifestPath {
+			files = append(files, f)
+		}
+	}
+	t.files = files
 	rel := &repo.Release{
 		Kind: repo.KindRelease, Version: prev + 1, Ref: t.ref, Commit: t.commit,
 		Created: now, Expires: now.Add(o.Expires), Files: t.files, Rollout: o.Rollout,

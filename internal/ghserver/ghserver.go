@@ -597,8 +597,14 @@ func (s *Server) commits(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tree, _ := s.revParse(rp.dir, sha+"^{tree}")
+	parents := []map[string]any{}
+	if out, err := s.git(rp.dir, "rev-parse", sha+"^@"); err == nil {
+		for _, p := range strings.Fields(string(out)) {
+			parents = append(parents, map[string]any{"sha": p, "url": s.apiURL(r, "commits/%s", p)})
+		}
+	}
 	s.sendJSON(w, r, map[string]any{"sha": sha, "url": s.apiURL(r, "commits/%s", sha),
-		"commit": map[string]any{"tree": map[string]any{"sha": tree}}})
+		"commit": map[string]any{"tree": map[string]any{"sha": tree}}, "parents": parents})
 }
 
 func (s *Server) gitRef(w http.ResponseWriter, r *http.Request) {

@@ -28,6 +28,10 @@ const (
 	DeltaAssetPrefix = "delta-"
 	// SeedManifestAsset is the original system's HMAC manifest.
 	SeedManifestAsset = "manifest.json"
+	// RepoManifestPath is where a commit may carry a signed manifest (any
+	// channel). It is committed on top of the commit it was made from, so
+	// its release names the resolved commit or that commit's first parent.
+	RepoManifestPath = ".ota-manifest.json"
 )
 
 // ErrCommitMismatch: a validly signed manifest names another commit than the
@@ -113,39 +117,114 @@ func (s *Source) signedTarget(ctx context.Context, t source.Target) (source.Targ
 			t.Extra = map[string]any{ExtraRelease: gr}
 		}
 	}
-	a := gr.asset(ManifestAsset)
-	if a == nil {
-		where := fmt.Sprintf("%s %q (commit %s)", "ref", t.Ref, t.Commit)
-		if gr != nil {
-			where = fmt.Sprintf("release %q", gr.TagName)
-		}
-		return source.Target{}, signedrepo.Unverified(fmt.Errorf(
-			"trusted_keys is set but %s of %s/%s has no signed manifest (release asset %s): refusing unsigned content; "+
-				"publish with \"ota publish --format github-release\" and upload the assets to the latest release, or remove trusted_keys",
-			where, s.cfg.Owner, s.cfg.Repo, ManifestAsset))
-	}
 	limit := s.cfg.Trust.Verifier.Limits.MaxMetadataSize
 	if limit <= 0 {
 		limit = repo.DefaultMaxMetadataSize
 	}
-	data, err := s.assetBytes(ctx, a, limit)
+	var (
+		data  []byte
+		what  string
+		inRep bool
+		err   error
+	)
+	if a := gr.asset(ManifestAsset); a != nil {
+		what = fmt.Sprintf("signed manifest of release %s", gr.TagName)
+		data, err = s.assetBytes(ctx, a, limit)
+	} else {
+		what = fmt.Sprintf("signed manifest %s of commit %s", RepoManifestPath, t.Commit)
+		inRep = true
+		data, err = s.repoManifest(ctx, t, limit)
+		if errors.Is(err, source.ErrNotFound) {
+			where := fmt.Sprintf("commit %s (%s)", t.Commit, t.Ref)
+			if gr != nil {
+				where = fmt.Sprintf("release %q (commit %s)", gr.TagName, t.Commit)
+			}
+			return source.Target{}, signedrepo.Unverified(fmt.Errorf(
+				"trusted_keys is set but %s of %s/%s has no signed manifest (release asset %s or %s in the commit): refusing unsigned content; "+
+					"publish with \"ota publish --format github-release\" and upload the assets to the release (or commit %s), or remove trusted_keys",
+				where, s.cfg.Owner, s.cfg.Repo, ManifestAsset, RepoManifestPath, RepoManifestPath))
+		}
+	}
 	if err != nil {
-		return source.Target{}, fmt.Errorf("signed manifest of release %s: %w", gr.TagName, err)
+		return source.Target{}, fmt.Errorf("%s: %w", what, err)
+	}
+	parent := ""
+	if inRep {
+		if parent, err = s.firstParent(ctx, t.Commit); err != nil {
+			return source.Target{}, fmt.Errorf("%s: %w", what, err)
+		}
 	}
 	st, err := s.cfg.Trust.AcceptChecked(data, func(rel *repo.Release) error {
-		if !strings.EqualFold(rel.Commit, t.Commit) {
-			return fmt.Errorf("%w: release %s resolves to commit %s, its manifest (version %d, ref %q) names %s",
-				ErrCommitMismatch, gr.TagName, t.Commit, rel.Version, rel.Ref, rel.Commit)
+		if strings.EqualFold(rel.Commit, t.Commit) || (parent != "" && strings.EqualFold(rel.Commit, parent)) {
+			return nil
 		}
-		return nil
+		return fmt.Errorf("%w: %s resolves to commit %s, its manifest (version %d, ref %q) names %s",
+			ErrCommitMismatch, t.Ref, t.Commit, rel.Version, rel.Ref, rel.Commit)
 	})
 	if err != nil {
-		return source.Target{}, fmt.Errorf("signed manifest of release %s: %w", gr.TagName, err)
+		return source.Target{}, fmt.Errorf("%s: %w", what, err)
 	}
 	st.Ref, st.Commit = t.Ref, t.Commit
-	st.Extra[ExtraRelease] = gr
-	s.log.Debug("signed manifest verified", "release", gr.TagName, "version", st.Number, "files", len(st.Tree))
+	if gr != nil {
+		st.Extra[ExtraRelease] = gr
+	}
+	s.log.Debug("signed manifest verified", "from", what, "version", st.Number, "files", len(st.Tree))
 	return st, nil
+}
+
+// repoManifest reads RepoManifestPath at t.Commit from the raw host. A
+// commit never changes, so the answer is cached by commit (a check with
+// nothing new stays one 304).
+func (s *Source) repoManifest(ctx context.Context, t source.Target, limit int64) ([]byte, error) {
+	key := s.cacheKey + "manifest:" + t.Commit
+	if _, b, ok := s.cfg.Cache.Get(key); ok && len(b) > 0 {
+		return b, nil
+	}
+	body, err := s.rawGet(ctx, t, RepoManifestPath, 0, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return nil, err
+	}
+	s.cfg.Cache.Put(key, "", b)
+	return b, nil
+}
+
+// firstParent asks /commits/{sha} for the commit's first parent (cached by
+// sha: commits are immutable).
+func (s *Source) firstParent(ctx context.Context, sha string) (string, error) {
+	key := s.cacheKey + "parent:" + sha
+	if _, b, ok := s.cfg.Cache.Get(key); ok && isSHA(string(b)) {
+		return string(b), nil
+	}
+	req, err := s.apiRequest(ctx, "/commits/"+sha, acceptJSON)
+	if err != nil {
+		return "", err
+	}
+	resp, err := s.http.Do(ctx, req, maxJSONBytes)
+	if err != nil {
+		return "", s.notFound("commit "+sha, err)
+	}
+	defer resp.Body.Close()
+	var c struct {
+		SHA     string      `json:"sha"`
+		Parents []gitObject `json:"parents"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil || !strings.EqualFold(c.SHA, sha) {
+		return "", fmt.Errorf("commit %s: %w: unexpected answer", sha, source.ErrBadData)
+	}
+	if len(c.Parents) == 0 {
+		return "", nil
+	}
+	p := strings.ToLower(c.Parents[0].SHA)
+	if !isSHA(p) {
+		return "", fmt.Errorf("commit %s: %w: bad parent %q", sha, source.ErrBadData, p)
+	}
+	s.cfg.Cache.Put(key, "", []byte(p))
+	return p, nil
 }
 
 // releaseByTag is the release of a pinned tag, nil when there is none.

@@ -11,7 +11,8 @@ import (
 )
 
 func TestAssetNamesMatchPublisher(t *testing.T) {
-	if ManifestAsset != publish.ManifestAsset || ObjectAssetPrefix != publish.ObjectAssetPrefix || DeltaAssetPrefix != publish.DeltaAssetPrefix {
+	if ManifestAsset != publish.ManifestAsset || ObjectAssetPrefix != publish.ObjectAssetPrefix || DeltaAssetPrefix != publish.DeltaAssetPrefix ||
+		RepoManifestPath != publish.RepoManifestPath {
 		t.Fatal("asset names differ between the GitHub source and the publisher")
 	}
 }
