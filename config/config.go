@@ -45,6 +45,8 @@ type Config struct {
 	URL      string `json:"url"`  // http: repository root URL (holding latest.json)
 	RepoPath string `json:"path"` // dir: repository folder (e.g. a USB stick mount)
 	// TrustedKeys are the root public keys ("ed25519:<base64>", root.pub).
+	// Required for http/dir; for github they make a signed manifest
+	// mandatory (see docs/repository.md, "GitHub releases").
 	TrustedKeys []string `json:"trusted_keys"`
 	// ClockSlackSec tolerates this much clock error when checking expiry.
 	ClockSlackSec float64 `json:"clock_slack_sec"`

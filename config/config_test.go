@@ -72,13 +72,13 @@ func TestUnknownAndSeedKeys(t *testing.T) {
 
 func TestInvalidValuesNameTheKey(t *testing.T) {
 	_, err := Load(write(t, "c.json", `{"owner":"YOUR_GITHUB_USERNAME","repo":"r","chunk":"big","channel":"beta",
-		"commit":"abc","http_retries":0,"allow":["[x"],"stage_dir":"/abs","force":"yes"}`))
+		"commit":"abc","http_retries":0,"allow":["[x"],"stage_dir":"/abs","force":"yes","trusted_keys":["ed25519:nope"]}`))
 	if err == nil {
 		t.Fatal("accepted")
 	}
 	msg := err.Error()
 	for _, want := range []string{`"owner"`, `"chunk": expected a whole number, got a string`, `"channel"`, `"commit"`,
-		`"http_retries"`, `allow: invalid glob`, `"stage_dir"`, `"force": expected true or false`} {
+		`"http_retries"`, `allow: invalid glob`, `"stage_dir"`, `"force": expected true or false`, `"trusted_keys"`} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %s:\n%s", want, msg)
 		}

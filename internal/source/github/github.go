@@ -13,6 +13,14 @@
 //     truncated recursive tree is completed by walking sub-trees, and every
 //     path is validated before it is returned.
 //   - The token goes only to the configured API and raw hosts (see httpx).
+//   - With Config.Trust (trusted_keys) Resolve requires a signed manifest
+//     (release asset ota-manifest.json, else .ota-manifest.json in the
+//     commit), verifies it with signedrepo (rollback store included) and
+//     refuses one naming another commit; Tree is then the signed list and
+//     Open/Delta check every byte against it. No manifest: refused.
+//   - With Config.ManifestKey (manifest_key) the stable channel requires the
+//     original's HMAC manifest.json asset; Tree keeps only the files it
+//     lists and gives each its SHA-256, which the fetcher verifies.
 package github
 
 import (
