@@ -47,7 +47,15 @@ func TestDeltaUpdatesFromGitHub(t *testing.T) {
 	e.repo.Git("commit", "-q", "-m", "v2 deltas")
 
 	// Damage one delta on the wire: the agent must fall back to the file.
-	e.gh.Inject(fakegithub.Fault{Server: "raw", PathContains: ".deltas/", Kind: fakegithub.Corrupt, Times: 1})
+	// Target app.js's delta by name: with parallel downloads a bare ".deltas/"
+	// could hit small.txt's 404 first and corrupt nothing.
+	var appOld string
+	for _, te := range e.repo.LsTree(c1) {
+		if te.Path == "app.js" {
+			appOld = te.SHA
+		}
+	}
+	e.gh.Inject(fakegithub.Fault{Server: "raw", PathContains: ".deltas/" + appOld + "-", Kind: fakegithub.Corrupt, Times: 1})
 	e.gh.ResetRequests()
 	var res struct {
 		updateJSON

@@ -269,9 +269,10 @@ func (s *Source) seedTarget(ctx context.Context, t source.Target) (source.Target
 	}
 	if m.Version != "" {
 		if err := validRef(m.Version); err != nil {
-			return source.Target{}, signedrepo.Unverified(fmt.Errorf("manifest.json of release %s: version: %w", gr.TagName, err))
+			s.log.Warn("manifest.json: version is not a usable label; recording the tag instead", "release", gr.TagName, "err", err)
+		} else {
+			t.Ref = m.Version // as the original wrote it into version.json
 		}
-		t.Ref = m.Version // as the original wrote it into version.json
 	}
 	t.Extra[extraSeed] = m
 	return t, nil
