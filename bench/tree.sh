@@ -13,6 +13,7 @@
 # After every update the device folder is compared with new/ (diff -r).
 #
 # Usage: bench/tree.sh > bench/results/tree.md
+# (then re-add the hand-written notes at the end of the committed file)
 # Needs: go, npm and tar (workloads), nginx, rsync, git, gzip, diff.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -124,13 +125,15 @@ fmt() { # thousands separators
 
 files_old=$(find "$old" -type f | wc -l)
 files_new=$(find "$new" -type f | wc -l)
-changed=0 changed_bytes=0 added=0 deleted=0 samesize=0
+changed=0 changed_bytes=0 changed_gz=0 added=0 deleted=0 samesize=0
 while IFS= read -r -d '' f; do
   rel=${f#"$new"/}
   if [[ ! -f $old/$rel ]]; then
     added=$((added + 1)) changed_bytes=$((changed_bytes + $(stat -c %s "$f")))
+    changed_gz=$((changed_gz + $(gzip -6 -c "$f" | wc -c)))
   elif ! cmp -s "$old/$rel" "$f"; then
     changed=$((changed + 1)) changed_bytes=$((changed_bytes + $(stat -c %s "$f")))
+    changed_gz=$((changed_gz + $(gzip -6 -c "$f" | wc -c)))
     [[ $(stat -c %s "$f") == $(stat -c %s "$old/$rel") ]] && samesize=$((samesize + 1))
   fi
 done < <(find "$new" -type f -print0)
@@ -254,7 +257,8 @@ for d in "${devices[@]}"; do
       cat "$tmp/dev-$d.update.err" "$tmp/dev-$d.update.json" >&2
       die "ota: update on device $d failed"
     }
-  read -r wire_up[$d] wire_down[$d] conns[$d] < <(relay_sum "$r" "$mark")
+  relay_sum "$r" "$mark" >"$tmp/sum"
+  read -r wire_up[$d] wire_down[$d] conns[$d] <"$tmp/sum"
   sleep 0.2 # nginx writes the access log line after the response
   read -r ng_reqs[$d] ng_total[$d] ng_body[$d] ng_latest[$d] < <(tail -n +"$((before + 1))" "$log" |
     awk '{n++; t+=$3; b+=$4} /GET \/latest.json/{l+=$4} END{printf "%d %d %d %d\n", n, t, b, l}')
@@ -305,7 +309,8 @@ rsync_run() {
   }
   rs_stats[$name]=$(awk '/^Total bytes sent:/{gsub(",", "", $4); s=$4} /^Total bytes received:/{gsub(",", "", $4); r=$4} END{print s+r}' "$rs/$name.out")
   if [[ $where == daemon ]]; then
-    read -r rs_up[$name] rs_down[$name] rs_conns[$name] < <(relay_sum rsyncd "$mark")
+    relay_sum rsyncd "$mark" >"$tmp/sum"
+    read -r rs_up[$name] rs_down[$name] rs_conns[$name] <"$tmp/sum"
   fi
   if same_as_new "$rs/dev-$name"; then rs_ok[$name]=yes; else rs_ok[$name]="**no**: $(grep -c '^diff\|^Only' "$tmp/diff.out") files differ"; fi
 }
@@ -350,7 +355,8 @@ git -C "$g/dev" fetch -q origin 2>"$g/fetch.err" || {
   cat "$g/fetch.err" >&2
   die "git fetch failed"
 }
-read -r git_up git_down git_conns < <(relay_sum gitd "$mark")
+relay_sum gitd "$mark" >"$tmp/sum"
+read -r git_up git_down git_conns <"$tmp/sum"
 git -C "$g/dev" merge -q --ff-only origin/main
 check_new "git fetch" "$g/dev"
 git_objects=$(git -C "$g/work" rev-list --objects v1..v2 | wc -l)
@@ -358,24 +364,24 @@ git_objects=$(git -C "$g/work" rev-list --objects v1..v2 | wc -l)
 # ---------------------------------------------------------------- report
 
 declare -a rows
-row() { # label wire own requests ok
-  rows+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4"$'\t'"$5")
+row() { # label up down own requests ok
+  rows+=("$1"$'\t'"$(($2 + $3))"$'\t'"$2"$'\t'"$3"$'\t'"$4"$'\t'"$5"$'\t'"$6")
 }
 for d in "${devices[@]}"; do
   label="ota, nginx, full files (\`enable_delta_updates: false\`)"
   [[ $d == delta ]] && label="ota, nginx, deltas v2 (\`enable_delta_updates: true\`)"
   [[ $d == gzip ]] && label="ota, nginx with \`gzip\` for JSON, deltas v2"
-  row "$label" $((wire_up[$d] + wire_down[$d])) "nginx \$bytes_sent $(fmt "${ng_total[$d]}"), \$body_bytes_sent $(fmt "${ng_body[$d]}") (latest.json: $(fmt "${ng_latest[$d]}"))" "${ng_reqs[$d]} HTTP requests, ${conns[$d]} TCP conn." yes
+  row "$label" "${wire_up[$d]}" "${wire_down[$d]}" "nginx \$bytes_sent $(fmt "${ng_total[$d]}"), \$body_bytes_sent $(fmt "${ng_body[$d]}") (latest.json: $(fmt "${ng_latest[$d]}"))" "${ng_reqs[$d]} HTTP requests, ${conns[$d]} TCP conn." yes
 done
-row "rsync daemon, \`-a -z\` (delta algorithm on: --no-W is the default over the network)" $((rs_up[d_z] + rs_down[d_z])) "--stats sent+received $(fmt "${rs_stats[d_z]}")" "${rs_conns[d_z]} TCP conn." "${rs_ok[d_z]}"
-row "rsync daemon, \`-a -z -c\` (delta on, checksums instead of size+mtime)" $((rs_up[d_zc] + rs_down[d_zc])) "--stats sent+received $(fmt "${rs_stats[d_zc]}")" "${rs_conns[d_zc]} TCP conn." "${rs_ok[d_zc]}"
-row "rsync daemon, \`-a -z -c -W\` (whole files)" $((rs_up[d_zcW] + rs_down[d_zcW])) "--stats sent+received $(fmt "${rs_stats[d_zcW]}")" "${rs_conns[d_zcW]} TCP conn." "${rs_ok[d_zcW]}"
-row "rsync daemon, \`-a -c\` (delta on, no compression)" $((rs_up[d_c] + rs_down[d_c])) "--stats sent+received $(fmt "${rs_stats[d_c]}")" "${rs_conns[d_c]} TCP conn." "${rs_ok[d_c]}"
-row "git fetch over git daemon (protocol v2, thin pack)" $((git_up + git_down)) "\`git bundle create b v1..v2\`: $(fmt "$bundle_bytes") B" "${git_conns} TCP conn." yes
+row "rsync daemon, \`-a -z\` (delta algorithm on: --no-W is the default over the network)" "${rs_up[d_z]}" "${rs_down[d_z]}" "--stats sent+received $(fmt "${rs_stats[d_z]}")" "${rs_conns[d_z]} TCP conn." "${rs_ok[d_z]}"
+row "rsync daemon, \`-a -z -c\` (delta on, checksums instead of size+mtime)" "${rs_up[d_zc]}" "${rs_down[d_zc]}" "--stats sent+received $(fmt "${rs_stats[d_zc]}")" "${rs_conns[d_zc]} TCP conn." "${rs_ok[d_zc]}"
+row "rsync daemon, \`-a -z -c -W\` (whole files)" "${rs_up[d_zcW]}" "${rs_down[d_zcW]}" "--stats sent+received $(fmt "${rs_stats[d_zcW]}")" "${rs_conns[d_zcW]} TCP conn." "${rs_ok[d_zcW]}"
+row "rsync daemon, \`-a -c\` (delta on, no compression)" "${rs_up[d_c]}" "${rs_down[d_c]}" "--stats sent+received $(fmt "${rs_stats[d_c]}")" "${rs_conns[d_c]} TCP conn." "${rs_ok[d_c]}"
+row "git fetch over git daemon (protocol v2, thin pack)" "$git_up" "$git_down" "\`git bundle create b v1..v2\`: $(fmt "$bundle_bytes") B" "${git_conns} TCP conn." yes
 
 smallest=
 for r in "${rows[@]}"; do
-  IFS=$'\t' read -r _ w _ _ ok <<<"$r"
+  IFS=$'\t' read -r _ w _ _ _ _ ok <<<"$r"
   [[ $ok == yes ]] || continue
   if [[ -z $smallest || $w -lt $smallest ]]; then smallest=$w; fi
 done
@@ -387,7 +393,7 @@ echo "$(nginx_v=$("$nginx" -v 2>&1); echo "${nginx_v#nginx version: }"), $(rsync
 echo "a few bytes of dates and ports in headers."
 echo
 echo "Workload (\`../shared/bench/get-workloads.sh\`, lodash-tree): $(fmt "$files_old") → $(fmt "$files_new") files; $changed changed, $added added,"
-echo "$deleted deleted; the $((changed + added)) changed or added files hold **$(fmt "$changed_bytes") B** in full. File mtimes in both trees: $mtimes"
+echo "$deleted deleted; the $((changed + added)) changed or added files hold **$(fmt "$changed_bytes") B** in full ($(fmt "$changed_gz") B gzip -6 file by file). File mtimes in both trees: $mtimes"
 echo "(npm tarballs give every file the same one); $samesize changed files keep their size."
 echo
 echo "**Wire bytes** = TCP payload in both directions (requests and responses, headers included, no TCP/IP"
@@ -396,12 +402,12 @@ echo "device starts from a complete copy of old/ made by the same tool (not coun
 echo "compared with new/ by \`diff -r\` (ignoring ota's own files and \`.git\`). Ratio = wire bytes / smallest"
 echo "wire bytes among the correct rows."
 echo
-echo "| tool | wire bytes | ratio | tool's own count | requests / connections | device equals new/ |"
-echo "|---|---|---|---|---|---|"
+echo "| tool | wire bytes | ratio | device → server / server → device | tool's own count | requests / connections | device equals new/ |"
+echo "|---|---|---|---|---|---|---|"
 for r in "${rows[@]}"; do
-  IFS=$'\t' read -r label w own req ok <<<"$r"
+  IFS=$'\t' read -r label w up down own req ok <<<"$r"
   ratio=$(awk -v a="$w" -v b="$smallest" 'BEGIN { printf "%.2f", a / b }')
-  echo "| $label | $(fmt "$w") | $ratio | $own | $req | $ok |"
+  echo "| $label | $(fmt "$w") | $ratio | $(fmt "$up") / $(fmt "$down") | $own | $req | $ok |"
 done
 echo
 echo "Without a network (both folders local, \`--stats\` sent + received; rsync defaults to whole files locally):"
