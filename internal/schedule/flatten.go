@@ -1,0 +1,105 @@
+package schedule
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"time"
+)
+
+// NestedKey is the original's documented (but never implemented) nested
+// object: {"update_scheduling": {"min_update_interval_sec": 600, ...}}.
+const NestedKey = "update_scheduling"
+
+// nestedKeys are the keys accepted inside update_scheduling; they mean
+// exactly what the flat keys of the same name mean.
+var nestedKeys = map[string]bool{
+	"check_interval":           true,
+	"min_update_interval_sec":  true,
+	"update_window_start_hour": true,
+	"update_window_end_hour":   true,
+	"update_window_tz":         true,
+	"power_source":             true,
+	"max_crashes_before_delay": true,
+	"rollout_percent":          true,
+	"error_history_limit":      true,
+	"min_battery_percent":      true,
+}
+
+// Flatten moves the keys of a nested update_scheduling object to the top level
+// of a decoded configuration map, in place, and removes the nested object. A
+// key given both flat and nested must have the same value; an unknown nested
+// key is an error (a typo there would otherwise silently disable a window).
+func Flatten(cfg map[string]any) error {
+	raw, ok := cfg[NestedKey]
+	if !ok {
+		return nil
+	}
+	if raw == nil {
+		delete(cfg, NestedKey)
+		return nil
+	}
+	nested, ok := raw.(map[string]any)
+	if !ok {
+		return fmt.Errorf("%s must be an object (table), got %T", NestedKey, raw)
+	}
+	keys := make([]string, 0, len(nested))
+	for k := range nested {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := nested[k]
+		if len(k) > 0 && k[0] == '_' { // the original's "_<key>_comment" siblings
+			continue
+		}
+		if !nestedKeys[k] {
+			return fmt.Errorf("%s.%s: unknown key; allowed: check_interval, min_update_interval_sec, "+
+				"update_window_start_hour, update_window_end_hour, update_window_tz, power_source, "+
+				"max_crashes_before_delay, rollout_percent, error_history_limit, min_battery_percent", NestedKey, k)
+		}
+		if flat, dup := cfg[k]; dup && !sameValue(flat, v) {
+			return fmt.Errorf("%s is set both at top level (%v) and in %s (%v); keep one", k, flat, NestedKey, v)
+		}
+		cfg[k] = v
+	}
+	delete(cfg, NestedKey)
+	return nil
+}
+
+// sameValue compares decoded values, treating numbers of different Go types
+// (JSON float64, TOML int64) as equal when numerically equal.
+func sameValue(a, b any) bool {
+	fa, aok := number(a)
+	fb, bok := number(b)
+	if aok && bok {
+		return fa == fb
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+func number(v any) (float64, bool) {
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return float64(rv.Int()), true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return float64(rv.Uint()), true
+	case reflect.Float32, reflect.Float64:
+		return rv.Float(), true
+	}
+	return 0, false
+}
+
+// LoadLocation resolves update_window_tz: "" or "Local" is the system zone,
+// anything else an IANA name (e.g. "Europe/Berlin").
+func LoadLocation(name string) (*time.Location, error) {
+	if name == "" || name == "Local" {
+		return time.Local, nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("update_window_tz = %q: %w (use an IANA zone name such as \"Europe/Berlin\" or \"UTC\")", name, err)
+	}
+	return loc, nil
+}
