@@ -1,0 +1,408 @@
+// Package apply activates a staged update in place, crash-safely.
+//
+// Protocol (each step durable before the next):
+//  1. journal: the intent (every operation, the old and new version, the new
+//     index) is written to state_dir/journal.json.
+//  2. backup: every file that will be replaced or deleted is hard-linked (or,
+//     where links are unsupported, renamed) into backup_dir; backup folders
+//     are fsynced.
+//  3. activate: deleted files are unlinked, folders that become files are
+//     removed, new folders are created, staged files are renamed into place;
+//     every touched folder is fsynced.
+//  4. commit: version.json is written atomically. This is the commit point.
+//  5. finish: the new index is written, emptied folders pruned, backups and
+//     the journal removed.
+//
+// Recover, run before every command, reads a leftover journal: if
+// version.json names the journal's new version it finishes the update (roll
+// forward), otherwise it restores the old version exactly (roll back). Both
+// directions are idempotent, so a crash during recovery is recovered too.
+// A failed rollback never deletes backups: the journal stays for the next run.
+package apply
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/otafleet/ota/internal/fsx"
+	"github.com/otafleet/ota/internal/source"
+	"github.com/otafleet/ota/internal/state"
+)
+
+// JournalFile is the journal's name inside state_dir.
+const JournalFile = "journal.json"
+
+// Dirs are the absolute folders apply works in. Stage, Backup and State must
+// be on the target's filesystem (rename is only atomic within one).
+type Dirs struct {
+	Target, Stage, Backup, State string
+}
+
+// Op kinds.
+const (
+	Put    = "put"    // install the staged file at Path
+	Delete = "delete" // remove Path
+)
+
+// Op is one journaled operation.
+type Op struct {
+	Kind   string `json:"kind"`
+	Path   string `json:"path"`
+	HadOld bool   `json:"had_old,omitempty"` // a file existed at Path and is backed up
+}
+
+// Journal is the durable intent of one update.
+type Journal struct {
+	Format     int             `json:"format"`
+	From       *source.Version `json:"from"`
+	To         source.Version  `json:"to"`
+	Ops        []Op            `json:"ops"`
+	MakeDirs   []string        `json:"make_dirs,omitempty"`   // created before puts, outermost first
+	RemoveDirs []string        `json:"remove_dirs,omitempty"` // folders replaced by files, removed after deletes
+	PruneDirs  []string        `json:"prune_dirs,omitempty"`  // removed after commit when empty, deepest first
+	Index      state.Index     `json:"index"`                 // the index of the new version
+}
+
+// ReadJournal returns the pending journal, or nil when there is none.
+func ReadJournal(fsys fsx.FS, d Dirs) (*Journal, error) {
+	b, err := fsx.ReadFile(fsys, path.Join(d.State, JournalFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read journal: %w", err)
+	}
+	var j Journal
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("journal %s is corrupt (%v): restore the folder from a backup or remove the journal after checking the files", path.Join(d.State, JournalFile), err)
+	}
+	return &j, nil
+}
+
+// Apply runs the protocol for j. Staged files must already be complete and
+// fsynced at Stage/<path>. On error everything done is rolled back; the
+// returned error then also lists any rollback failures.
+func Apply(fsys fsx.FS, d Dirs, j *Journal) error {
+	j.Format = 1
+	if _, err := fsx.MkdirAll(fsys, d.State, 0o755); err != nil {
+		return fmt.Errorf("create state folder: %w", err)
+	}
+	if err := fsx.RemoveAll(fsys, d.Backup); err != nil {
+		return fmt.Errorf("clear backup folder %s: %w", d.Backup, err)
+	}
+	if _, err := fsx.MkdirAll(fsys, d.Backup, 0o755); err != nil {
+		return fmt.Errorf("create backup folder: %w", err)
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	if err := fsx.WriteFileAtomic(fsys, path.Join(d.State, JournalFile), b, 0o644); err != nil {
+		return fmt.Errorf("write journal: %w", err)
+	}
+	if err := activate(fsys, d, j); err != nil {
+		if rerr := rollback(fsys, d, j); rerr != nil {
+			return fmt.Errorf("%w; rollback failed too, backups and journal kept for the next run: %v", err, rerr)
+		}
+		return err
+	}
+	if err := state.WriteVersion(fsys, d.Target, j.To); err != nil {
+		if rerr := rollback(fsys, d, j); rerr != nil {
+			return fmt.Errorf("commit version.json: %w; rollback failed too: %v", err, rerr)
+		}
+		return fmt.Errorf("commit version.json: %w", err)
+	}
+	return finish(fsys, d, j)
+}
+
+func activate(fsys fsx.FS, d Dirs, j *Journal) error {
+	syncs := newSyncSet()
+	// Backups first, all durable before anything visible changes.
+	for _, op := range j.Ops {
+		if !op.HadOld {
+			continue
+		}
+		tgt, bak := path.Join(d.Target, op.Path), path.Join(d.Backup, op.Path)
+		if _, err := fsx.MkdirAll(fsys, path.Dir(bak), 0o755); err != nil {
+			return fmt.Errorf("backup %s: %w", op.Path, err)
+		}
+		if err := fsys.Link(tgt, bak); err != nil {
+			if err := fsys.Rename(tgt, bak); err != nil {
+				return fmt.Errorf("backup %s: %w", op.Path, err)
+			}
+			syncs.add(path.Dir(tgt))
+		}
+		syncs.add(path.Dir(bak))
+	}
+	if err := syncs.sync(fsys); err != nil {
+		return fmt.Errorf("sync backups: %w", err)
+	}
+	for _, op := range j.Ops {
+		if op.Kind != Delete {
+			continue
+		}
+		tgt := path.Join(d.Target, op.Path)
+		if err := fsys.Remove(tgt); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("delete %s: %w", op.Path, err)
+		}
+		syncs.add(path.Dir(tgt))
+	}
+	for _, dir := range j.RemoveDirs {
+		full := path.Join(d.Target, dir)
+		if err := fsys.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove folder %s (to put a file there): %w", dir, err)
+		}
+		syncs.add(path.Dir(full))
+	}
+	for _, dir := range j.MakeDirs {
+		full := path.Join(d.Target, dir)
+		if err := fsys.Mkdir(full, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("create folder %s: %w", dir, err)
+		}
+		syncs.add(path.Dir(full))
+	}
+	for _, op := range j.Ops {
+		if op.Kind != Put {
+			continue
+		}
+		tgt, stg := path.Join(d.Target, op.Path), path.Join(d.Stage, op.Path)
+		if err := fsys.Rename(stg, tgt); err != nil {
+			return fmt.Errorf("install %s: %w", op.Path, err)
+		}
+		syncs.add(path.Dir(tgt))
+		syncs.add(path.Dir(stg))
+	}
+	if err := syncs.sync(fsys); err != nil {
+		return fmt.Errorf("sync installed files: %w", err)
+	}
+	return nil
+}
+
+// rollback restores the old version. It is idempotent.
+func rollback(fsys fsx.FS, d Dirs, j *Journal) error {
+	var errs []error
+	syncs := newSyncSet()
+	// 1. Remove files that did not exist before and were installed.
+	for i := len(j.Ops) - 1; i >= 0; i-- {
+		op := j.Ops[i]
+		if op.Kind != Put || op.HadOld {
+			continue
+		}
+		tgt, stg := path.Join(d.Target, op.Path), path.Join(d.Stage, op.Path)
+		if exists(fsys, stg) {
+			continue // never installed
+		}
+		if fi, err := fsys.Lstat(tgt); err == nil && !fi.IsDir() {
+			if err := fsys.Remove(tgt); err != nil {
+				errs = append(errs, fmt.Errorf("remove new file %s: %w", op.Path, err))
+			}
+			syncs.add(path.Dir(tgt))
+		}
+	}
+	// 2. Remove folders the update created, if empty.
+	for i := len(j.MakeDirs) - 1; i >= 0; i-- {
+		full := path.Join(d.Target, j.MakeDirs[i])
+		// Only a folder: a file of the old version may sit where the new
+		// version wanted a folder.
+		if fi, err := fsys.Lstat(full); err == nil && fi.IsDir() {
+			if err := fsys.Remove(full); err == nil {
+				syncs.add(path.Dir(full))
+			}
+		}
+	}
+	// 3. Restore every backup (replaced and deleted files).
+	for _, op := range j.Ops {
+		if !op.HadOld {
+			continue
+		}
+		tgt, bak := path.Join(d.Target, op.Path), path.Join(d.Backup, op.Path)
+		if _, err := fsys.Lstat(bak); err != nil {
+			continue // not backed up yet (so untouched), or already restored
+		}
+		if _, err := fsx.MkdirAll(fsys, path.Dir(tgt), 0o755); err != nil {
+			errs = append(errs, fmt.Errorf("restore %s: %w", op.Path, err))
+			continue
+		}
+		if err := fsys.Rename(bak, tgt); err != nil {
+			errs = append(errs, fmt.Errorf("restore %s from %s: %w", op.Path, bak, err))
+			continue
+		}
+		syncs.add(path.Dir(tgt))
+		syncs.add(path.Dir(bak))
+	}
+	if err := syncs.sync(fsys); err != nil {
+		errs = append(errs, fmt.Errorf("sync restored files: %w", err))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	// Only now may backups go: the old version is complete and durable.
+	return cleanup(fsys, d)
+}
+
+// finish completes a committed update. It is idempotent.
+func finish(fsys fsx.FS, d Dirs, j *Journal) error {
+	syncs := newSyncSet()
+	for _, op := range j.Ops {
+		if op.Kind == Delete {
+			tgt := path.Join(d.Target, op.Path)
+			if fi, err := fsys.Lstat(tgt); err == nil && !fi.IsDir() {
+				if err := fsys.Remove(tgt); err != nil {
+					return fmt.Errorf("finish: delete %s: %w", op.Path, err)
+				}
+				syncs.add(path.Dir(tgt))
+			}
+		}
+	}
+	for _, dir := range j.RemoveDirs {
+		full := path.Join(d.Target, dir)
+		if fi, err := fsys.Lstat(full); err == nil && fi.IsDir() {
+			if err := fsys.Remove(full); err != nil {
+				return fmt.Errorf("finish: remove folder %s: %w", dir, err)
+			}
+			syncs.add(path.Dir(full))
+		}
+	}
+	for _, dir := range j.MakeDirs {
+		full := path.Join(d.Target, dir)
+		if err := fsys.Mkdir(full, 0o755); err == nil {
+			syncs.add(path.Dir(full))
+		}
+	}
+	for _, op := range j.Ops {
+		if op.Kind != Put {
+			continue
+		}
+		tgt, stg := path.Join(d.Target, op.Path), path.Join(d.Stage, op.Path)
+		if exists(fsys, stg) {
+			if err := fsys.Rename(stg, tgt); err != nil {
+				return fmt.Errorf("finish: install %s: %w", op.Path, err)
+			}
+			syncs.add(path.Dir(tgt))
+			syncs.add(path.Dir(stg))
+		}
+	}
+	if err := syncs.sync(fsys); err != nil {
+		return fmt.Errorf("finish: sync: %w", err)
+	}
+	if v := state.ReadVersion(fsys, d.Target); v == nil || *v != j.To {
+		if err := state.WriteVersion(fsys, d.Target, j.To); err != nil {
+			return fmt.Errorf("finish: write version.json: %w", err)
+		}
+	}
+	idx := j.Index
+	for p, st := range idx.Files {
+		if fi, err := fsys.Lstat(path.Join(d.Target, p)); err == nil && fi.Mode().IsRegular() {
+			idx.Files[p] = state.Stamp(st, fi)
+		}
+	}
+	if err := state.WriteIndex(fsys, d.State, idx); err != nil {
+		return fmt.Errorf("finish: write index: %w", err)
+	}
+	for _, dir := range j.PruneDirs {
+		full := path.Join(d.Target, dir)
+		if fi, err := fsys.Lstat(full); err == nil && fi.IsDir() {
+			if err := fsys.Remove(full); err == nil {
+				syncs.add(path.Dir(full))
+			}
+		}
+	}
+	if err := syncs.sync(fsys); err != nil {
+		return fmt.Errorf("finish: sync: %w", err)
+	}
+	return cleanup(fsys, d)
+}
+
+// cleanup drops backups, then the journal (last: it is what makes recovery run).
+func cleanup(fsys fsx.FS, d Dirs) error {
+	if err := fsx.RemoveAll(fsys, d.Backup); err != nil {
+		return fmt.Errorf("remove backups: %w", err)
+	}
+	if err := fsys.SyncDir(path.Dir(d.Backup)); err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	if err := fsys.Remove(path.Join(d.State, JournalFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove journal: %w", err)
+	}
+	return fsys.SyncDir(d.State)
+}
+
+// Outcome says what Recover did.
+type Outcome string
+
+const (
+	Nothing      Outcome = ""
+	RolledBack   Outcome = "rolled back"
+	RolledFwd    Outcome = "rolled forward"
+	StaleCleaned Outcome = "cleaned"
+)
+
+// Recover finishes or undoes an interrupted update. It is safe to call at any
+// time and after a crash at any point, including during an earlier Recover.
+func Recover(fsys fsx.FS, d Dirs) (Outcome, *Journal, error) {
+	// A torn version.json.tmp is never the commit point; drop it.
+	_ = fsys.Remove(path.Join(d.Target, state.VersionFile+".tmp"))
+	j, err := ReadJournal(fsys, d)
+	if err != nil {
+		return Nothing, nil, err
+	}
+	if j == nil {
+		// Backups with no journal are leftovers (for example from the
+		// original updater); a journal always precedes a backup here.
+		if exists(fsys, d.Backup) {
+			if ents, _ := fsys.ReadDir(d.Backup); len(ents) > 0 {
+				return StaleCleaned, nil, nil
+			}
+		}
+		return Nothing, nil, nil
+	}
+	if v := state.ReadVersion(fsys, d.Target); v != nil && *v == j.To {
+		if err := finish(fsys, d, j); err != nil {
+			return RolledFwd, j, fmt.Errorf("finish interrupted update to %s: %w", state.Format(&j.To), err)
+		}
+		return RolledFwd, j, nil
+	}
+	if err := rollback(fsys, d, j); err != nil {
+		return RolledBack, j, fmt.Errorf("restore %s after an interrupted update (backups kept in %s): %w", state.Format(j.From), d.Backup, err)
+	}
+	return RolledBack, j, nil
+}
+
+func exists(fsys fsx.FS, p string) bool {
+	_, err := fsys.Lstat(p)
+	return err == nil
+}
+
+type syncSet map[string]bool
+
+func newSyncSet() syncSet      { return syncSet{} }
+func (s syncSet) add(d string) { s[d] = true }
+
+// sync fsyncs every folder in the set, deepest first, and empties the set.
+func (s syncSet) sync(fsys fsx.FS) error {
+	dirs := make([]string, 0, len(s))
+	for d := range s {
+		dirs = append(dirs, d)
+	}
+	sort.Slice(dirs, func(i, j int) bool {
+		if a, b := strings.Count(dirs[i], "/"), strings.Count(dirs[j], "/"); a != b {
+			return a > b
+		}
+		return dirs[i] < dirs[j]
+	})
+	for _, d := range dirs {
+		delete(s, d)
+		if err := fsys.SyncDir(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+var _ = os.O_RDONLY

@@ -1,0 +1,167 @@
+// Package cli is the ota command line: one Options struct and one run
+// function per command, over the public ota package. Exit codes come from
+// ota.Classify and are documented in the README.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/otafleet/ota"
+	"github.com/otafleet/ota/config"
+)
+
+// Global holds the flags every command shares.
+type Global struct {
+	ConfigPath string
+	JSON       bool
+	Debug      bool
+	Progress   string // auto, always, never
+	IO         *IOStreams
+}
+
+// usageError marks command-line mistakes (exit code 2).
+type usageError struct{ error }
+
+// Main runs the CLI and returns the process exit code.
+func Main(ctx context.Context, args []string, io *IOStreams) int {
+	g := &Global{IO: io}
+	root := newRoot(g)
+	root.SetArgs(args)
+	root.SetIn(io.In)
+	root.SetOut(io.Out)
+	root.SetErr(io.Err)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ue usageError
+	kind := ota.Classify(err)
+	if errors.As(err, &ue) || isCobraUsage(err) {
+		kind = ota.KindConfig
+	}
+	if g.JSON {
+		enc := json.NewEncoder(io.Out)
+		enc.Encode(map[string]any{"error": err.Error(), "exit_code": int(kind), "kind": kindName(kind)})
+	}
+	fmt.Fprintf(io.Err, "ota: %v\n", err)
+	if h := hint(kind); h != "" {
+		fmt.Fprintf(io.Err, "hint: %s\n", h)
+	}
+	return int(kind)
+}
+
+func isCobraUsage(err error) bool {
+	s := err.Error()
+	return strings.HasPrefix(s, "unknown command") || strings.HasPrefix(s, "unknown flag") ||
+		strings.HasPrefix(s, "unknown shorthand flag") || strings.Contains(s, "arg(s)") ||
+		strings.HasPrefix(s, "invalid argument") || strings.HasPrefix(s, "flag needs an argument")
+}
+
+func kindName(k ota.Kind) string {
+	return map[ota.Kind]string{ota.KindOther: "internal", ota.KindConfig: "config", ota.KindNetwork: "network",
+		ota.KindVerify: "verification", ota.KindLocal: "filesystem", ota.KindRejected: "rejected", ota.KindBusy: "busy"}[k]
+}
+
+func hint(k ota.Kind) string {
+	switch k {
+	case ota.KindConfig:
+		return "fix the config or command line as the message says; `ota --help` lists commands and flags"
+	case ota.KindNetwork:
+		return "check the network, the repository name and the token; the device folder was not changed, so it is safe to run again later"
+	case ota.KindVerify:
+		return "the server sent data that does not match its hashes; nothing was installed. Check the source (or a proxy in between) and run again"
+	case ota.KindLocal:
+		return "a local filesystem problem; the folder holds the previous version. Fix space or permissions and run again"
+	case ota.KindBusy:
+		return "another ota command is running on this folder; wait for it and run again"
+	case ota.KindOther:
+		return "this looks like a bug in ota: please report it with the output of --debug"
+	}
+	return ""
+}
+
+func newRoot(g *Global) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ota",
+		Short: "Keep an application folder equal to a repository, safely",
+		Long: `ota keeps a device's application folder equal to a Git repository at a chosen
+release, tag, branch tip or commit. It downloads only what changed, verifies
+every byte, applies the update atomically (a journal plus version.json as the
+commit point) and recovers from a power cut at any instant.
+
+Config: --config FILE (.json, .yaml, .yml or .toml); default $OTA_CONFIG, then
+./ota_config.json. Exit codes: 0 ok, 1 internal, 2 config/usage, 3 network,
+4 verification, 5 local filesystem, 6 rejected and reverted, 7 busy.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	def := os.Getenv("OTA_CONFIG")
+	if def == "" {
+		def = "ota_config.json"
+	}
+	pf := root.PersistentFlags()
+	pf.StringVarP(&g.ConfigPath, "config", "c", def, "config file (.json, .yaml, .toml)")
+	pf.BoolVar(&g.JSON, "json", false, "print machine-readable JSON on stdout")
+	pf.BoolVar(&g.Debug, "debug", false, "log every step to stderr")
+	pf.StringVar(&g.Progress, "progress", "auto", "progress bar: auto (on a terminal), always or never")
+	root.AddCommand(newCheckCmd(g), newUpdateCmd(g), newStatusCmd(g), newRecoverCmd(g), newVersionCmd(g))
+	return root
+}
+
+// logger builds the stderr logger for a command.
+func (g *Global) logger(debug bool) *slog.Logger {
+	lvl := slog.LevelWarn
+	if g.Debug || debug {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(g.IO.Err, &slog.HandlerOptions{Level: lvl}))
+}
+
+// loadConfig reads the config and prints its warnings.
+func (g *Global) loadConfig() (config.Config, error) {
+	cfg, err := config.Load(g.ConfigPath)
+	if err != nil {
+		return cfg, err
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(g.IO.Err, "ota: warning: %s: %s\n", g.ConfigPath, w)
+	}
+	return cfg, nil
+}
+
+// updater builds the Updater for a command.
+func (g *Global) updater(withProgress bool) (*ota.Updater, error) {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	o := ota.Options{Logger: g.logger(cfg.Debug)}
+	if withProgress && g.showProgress() {
+		o.Progress = newBar(g.IO.Err)
+	}
+	return ota.New(cfg, o)
+}
+
+func (g *Global) showProgress() bool {
+	switch g.Progress {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	return g.IO.ErrTTY
+}
+
+func (g *Global) printJSON(v any) error {
+	enc := json.NewEncoder(g.IO.Out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,450 @@
+// Package fetch brings the content of changed files into the stage folder.
+//
+// Every file is streamed to Stage/<path>.part while its git blob SHA-1 (and
+// SHA-256 when the source signed one) and size are checked, then fsynced and
+// renamed to Stage/<path>. Nothing is held whole in memory. A .part left by
+// an interrupted run is resumed with an HTTP Range request; a finished staged
+// file is reused after re-verification. A delta is tried first when one is
+// offered for the installed version, with fallback to the full file.
+package fetch
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"sync"
+
+	"github.com/otafleet/ota/internal/fsx"
+	"github.com/otafleet/ota/internal/gitobj"
+	"github.com/otafleet/ota/internal/pathx"
+	"github.com/otafleet/ota/internal/plan"
+	"github.com/otafleet/ota/internal/source"
+)
+
+// Patcher applies a delta: it reads old by offset and patch front to back and
+// writes the new content to out.
+type Patcher func(old io.ReaderAt, oldSize int64, patch io.Reader, out io.Writer) error
+
+// Progress receives byte and file counts; it must be safe for concurrent use.
+type Progress interface {
+	Add(bytes int64)
+	FileDone(path string)
+}
+
+// Options configure a Fetcher.
+type Options struct {
+	FS        fsx.FS
+	Source    source.Source
+	Target    source.Target
+	TargetDir string
+	StageDir  string
+	Parallel  int
+	BufSize   int
+	Patch     Patcher // nil disables deltas
+	Progress  Progress
+	Logger    *slog.Logger
+}
+
+// Stats summarise a fetch.
+type Stats struct {
+	Files, Deltas, Reused int
+	Bytes                 int64 // bytes received from the source
+}
+
+// Run stages every change that needs content. It stops at the first error.
+func Run(ctx context.Context, o Options, changes []plan.Change) (Stats, error) {
+	if o.Parallel < 1 {
+		o.Parallel = 1
+	}
+	if o.BufSize < 256 {
+		o.BufSize = 32 << 10
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		st    Stats
+		first error
+		wg    sync.WaitGroup
+		work  = make(chan plan.Change)
+	)
+	for i := 0; i < o.Parallel; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				s, err := one(ctx, o, c)
+				mu.Lock()
+				st.Files += s.Files
+				st.Deltas += s.Deltas
+				st.Reused += s.Reused
+				st.Bytes += s.Bytes
+				if err != nil && first == nil {
+					first = err
+					cancel()
+				}
+				mu.Unlock()
+				if err == nil && o.Progress != nil {
+					o.Progress.FileDone(c.Path)
+				}
+			}
+		}()
+	}
+feed:
+	for _, c := range changes {
+		select {
+		case work <- c:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		first = ctx.Err()
+	}
+	return st, first
+}
+
+func one(ctx context.Context, o Options, c plan.Change) (Stats, error) {
+	var st Stats
+	e := c.Entry
+	dst := path.Join(o.StageDir, c.Path)
+	if _, err := fsx.MkdirAll(o.FS, path.Dir(dst), 0o755); err != nil {
+		return st, fmt.Errorf("stage %s: %w", c.Path, err)
+	}
+	if e.Mode == source.ModeSymlink {
+		return st, stageSymlink(ctx, o, c, dst, &st)
+	}
+	if ok, _ := verifyFile(o.FS, dst, e); ok {
+		st.Reused++
+		return st, nil
+	}
+	_ = fsx.RemoveAll(o.FS, dst) // a stale or wrong staged entry
+	if c.SameContent {
+		// Only the mode changes: copy the installed bytes.
+		if err := stageCopy(o, path.Join(o.TargetDir, c.Path), dst, e); err == nil {
+			st.Reused++
+			return st, nil
+		}
+	}
+	if o.Patch != nil && c.Old != nil && c.Old.Mode != source.ModeSymlink && c.Old.SHA1 != "" {
+		n, err := stageDelta(ctx, o, c, dst)
+		st.Bytes += n
+		if err == nil {
+			st.Deltas++
+			st.Files++
+			return st, nil
+		}
+		if !errors.Is(err, source.ErrNotFound) {
+			o.Logger.Warn("delta failed, downloading the whole file", "path", c.Path, "err", err)
+		}
+	}
+	n, err := download(ctx, o, e, dst)
+	st.Bytes += n
+	if err != nil {
+		return st, err
+	}
+	st.Files++
+	return st, nil
+}
+
+// verifier checks size, git blob SHA-1 and (when known) SHA-256 while bytes
+// are written.
+type verifier struct {
+	e    *source.Entry
+	blob *gitobj.BlobHasher
+	sha  hash.Hash
+	n    int64
+}
+
+func newVerifier(e *source.Entry) *verifier {
+	v := &verifier{e: e, blob: gitobj.NewBlobHasher(e.Size)}
+	if e.SHA256 != "" {
+		v.sha = sha256.New()
+	}
+	return v
+}
+
+func (v *verifier) Write(p []byte) (int, error) {
+	v.n += int64(len(p))
+	if v.n > v.e.Size {
+		return 0, fmt.Errorf("%w: %s: more than the expected %d bytes", source.ErrUnverified, v.e.Path, v.e.Size)
+	}
+	v.blob.Write(p)
+	if v.sha != nil {
+		v.sha.Write(p)
+	}
+	return len(p), nil
+}
+
+func (v *verifier) check() error {
+	if v.n != v.e.Size {
+		return fmt.Errorf("%w: %s: got %d bytes, expected %d", source.ErrUnverified, v.e.Path, v.n, v.e.Size)
+	}
+	got, _ := v.blob.Sum()
+	if got != v.e.BlobSHA1 {
+		return fmt.Errorf("%w: %s: git blob SHA-1 %s, expected %s", source.ErrUnverified, v.e.Path, got, v.e.BlobSHA1)
+	}
+	if v.sha != nil {
+		if s := hex.EncodeToString(v.sha.Sum(nil)); s != v.e.SHA256 {
+			return fmt.Errorf("%w: %s: SHA-256 %s, expected %s", source.ErrUnverified, v.e.Path, s, v.e.SHA256)
+		}
+	}
+	return nil
+}
+
+func perm(e *source.Entry) fs.FileMode {
+	if e.Mode == source.ModeExecutable {
+		return 0o755
+	}
+	return 0o644
+}
+
+// verifyFile reports whether p already holds exactly e's content and mode.
+func verifyFile(fsys fsx.FS, p string, e *source.Entry) (bool, error) {
+	fi, err := fsys.Lstat(p)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != e.Size || fi.Mode().Perm() != perm(e) {
+		return false, err
+	}
+	f, err := fsys.Open(p)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	v := newVerifier(e)
+	if _, err := io.Copy(v, f); err != nil {
+		return false, err
+	}
+	return v.check() == nil, nil
+}
+
+// download streams e into dst, resuming dst.part when it exists.
+func download(ctx context.Context, o Options, e *source.Entry, dst string) (int64, error) {
+	part := dst + ".part"
+	var received int64
+	for attempt := 0; attempt < 2; attempt++ {
+		n, err := downloadOnce(ctx, o, e, part, attempt == 0)
+		received += n
+		if err == nil {
+			return received, commitStaged(o.FS, part, dst, e)
+		}
+		_ = o.FS.Remove(part)
+		// A verification failure after a resume may come from a bad
+		// prefix; try once more from scratch. Anything else is final.
+		if !errors.Is(err, source.ErrUnverified) || attempt == 1 {
+			return received, err
+		}
+	}
+	return received, nil
+}
+
+func downloadOnce(ctx context.Context, o Options, e *source.Entry, part string, resume bool) (int64, error) {
+	v := newVerifier(e)
+	var offset int64
+	flag := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if fi, err := o.FS.Lstat(part); resume && err == nil && fi.Mode().IsRegular() && fi.Size() > 0 && fi.Size() < e.Size {
+		// Hash the bytes we already have, then continue after them.
+		f, err := o.FS.Open(part)
+		if err == nil {
+			offset, err = io.Copy(v, f)
+			f.Close()
+		}
+		if err == nil {
+			flag = os.O_WRONLY | os.O_APPEND
+		} else {
+			v, offset = newVerifier(e), 0
+		}
+	}
+	rc, err := o.Source.Open(ctx, o.Target, *e, offset)
+	if errors.Is(err, source.ErrNoRange) && offset > 0 {
+		v, offset, flag = newVerifier(e), 0, os.O_WRONLY|os.O_CREATE|os.O_TRUNC
+		rc, err = o.Source.Open(ctx, o.Target, *e, 0)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("download %s: %w", e.Path, err)
+	}
+	defer rc.Close()
+	f, err := o.FS.OpenFile(part, flag, perm(e))
+	if err != nil {
+		return 0, fmt.Errorf("stage %s: %w", e.Path, err)
+	}
+	buf := make([]byte, o.BufSize)
+	var n int64
+	for {
+		k, rerr := rc.Read(buf)
+		if k > 0 {
+			if _, err := v.Write(buf[:k]); err != nil {
+				f.Close()
+				return n, err
+			}
+			if _, err := f.Write(buf[:k]); err != nil {
+				f.Close()
+				return n, fmt.Errorf("stage %s: %w", e.Path, err)
+			}
+			n += int64(k)
+			if o.Progress != nil {
+				o.Progress.Add(int64(k))
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			f.Sync() // keep what we have for a resume
+			f.Close()
+			return n, fmt.Errorf("download %s: %w", e.Path, rerr)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return n, fmt.Errorf("stage %s: %w", e.Path, err)
+	}
+	if err := f.Close(); err != nil {
+		return n, fmt.Errorf("stage %s: %w", e.Path, err)
+	}
+	return n, v.check()
+}
+
+// commitStaged sets the mode and renames a verified .part into place.
+func commitStaged(fsys fsx.FS, part, dst string, e *source.Entry) error {
+	if err := fsys.Chmod(part, perm(e)); err != nil {
+		return fmt.Errorf("stage %s: %w", e.Path, err)
+	}
+	if err := fsys.Rename(part, dst); err != nil {
+		return fmt.Errorf("stage %s: %w", e.Path, err)
+	}
+	return fsys.SyncDir(path.Dir(dst))
+}
+
+func stageCopy(o Options, src, dst string, e *source.Entry) error {
+	in, err := o.FS.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	part := dst + ".part"
+	f, err := o.FS.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm(e))
+	if err != nil {
+		return err
+	}
+	v := newVerifier(e)
+	_, err = io.CopyBuffer(io.MultiWriter(f, v), in, make([]byte, o.BufSize))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = v.check()
+	}
+	if err != nil {
+		o.FS.Remove(part)
+		return err
+	}
+	return commitStaged(o.FS, part, dst, e)
+}
+
+// maxLink bounds a symlink target read from a source.
+const maxLink = 4096
+
+func stageSymlink(ctx context.Context, o Options, c plan.Change, dst string, st *Stats) error {
+	e := c.Entry
+	if e.Size > maxLink || e.Size <= 0 {
+		return fmt.Errorf("%w: symlink %s: target length %d", source.ErrBadData, e.Path, e.Size)
+	}
+	rc, err := o.Source.Open(ctx, o.Target, *e, 0)
+	if err != nil {
+		return fmt.Errorf("download %s: %w", e.Path, err)
+	}
+	b, err := io.ReadAll(io.LimitReader(rc, maxLink+1))
+	rc.Close()
+	if err != nil {
+		return fmt.Errorf("download %s: %w", e.Path, err)
+	}
+	st.Bytes += int64(len(b))
+	v := newVerifier(e)
+	if _, err := v.Write(b); err != nil {
+		return err
+	}
+	if err := v.check(); err != nil {
+		return err
+	}
+	target := string(b)
+	if !pathx.LinkInside(e.Path, target) {
+		return fmt.Errorf("%w: symlink %s -> %s points outside target_dir", source.ErrBadData, e.Path, target)
+	}
+	_ = fsx.RemoveAll(o.FS, dst)
+	if err := o.FS.Symlink(target, dst); err != nil {
+		return fmt.Errorf("stage symlink %s: %w", e.Path, err)
+	}
+	st.Files++
+	return o.FS.SyncDir(path.Dir(dst))
+}
+
+// maxDeltaRatio: a delta larger than this fraction of the file is not worth
+// it; larger responses are cut off.
+const maxDeltaRatio = 1
+
+func stageDelta(ctx context.Context, o Options, c plan.Change, dst string) (int64, error) {
+	e := c.Entry
+	rc, err := o.Source.Delta(ctx, o.Target, *e, c.Old.SHA1)
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	old, err := o.FS.Open(path.Join(o.TargetDir, c.Path))
+	if err != nil {
+		return 0, err
+	}
+	defer old.Close()
+	counted := &countReader{r: io.LimitReader(rc, e.Size*maxDeltaRatio+64<<10), p: o.Progress}
+	part := dst + ".part"
+	f, err := o.FS.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm(e))
+	if err != nil {
+		return 0, err
+	}
+	v := newVerifier(e)
+	err = o.Patch(old, c.Old.Size, counted, io.MultiWriter(f, v))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = v.check()
+	}
+	if err != nil {
+		o.FS.Remove(part)
+		return counted.n, fmt.Errorf("delta for %s: %w", e.Path, err)
+	}
+	return counted.n, commitStaged(o.FS, part, dst, e)
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+	p Progress
+}
+
+func (c *countReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	if c.p != nil && n > 0 {
+		c.p.Add(int64(n))
+	}
+	return n, err
+}

@@ -1,0 +1,270 @@
+// Package plan compares a target tree with what is installed and decides what
+// to add, modify and delete. It reads the disk but never writes it.
+//
+// Invariants: files the agent never managed are never deleted (except under
+// configured delete_patterns); the agent's own files (version.json, the error
+// file, stage/backup/state folders, the config file) are never part of a plan;
+// a path whose local content already matches is never downloaded.
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/otafleet/ota/internal/fsx"
+	"github.com/otafleet/ota/internal/gitobj"
+	"github.com/otafleet/ota/internal/pathx"
+	"github.com/otafleet/ota/internal/source"
+	"github.com/otafleet/ota/internal/state"
+)
+
+// Local is what is on disk at a path.
+type Local struct {
+	Mode uint32 // git-style mode: ModeFile, ModeExecutable, ModeSymlink; 0 for a directory
+	Dir  bool
+	Size int64
+	SHA1 string
+}
+
+// Change is one path that differs.
+type Change struct {
+	Path  string        `json:"path"`
+	Entry *source.Entry `json:"-"` // target entry; nil for deletes
+	Old   *Local        `json:"-"` // what is on disk now; nil for adds
+	// SameContent is set for a modify whose bytes already match (only the
+	// mode differs), so nothing needs downloading.
+	SameContent bool `json:"-"`
+}
+
+// Plan is the difference between installed and target.
+type Plan struct {
+	Add, Modify, Delete []Change
+	Unchanged           int
+	// Tree is the filtered target tree, sorted by path.
+	Tree []source.Entry
+	// Skipped lists target paths left out, with the reason.
+	Skipped []string
+}
+
+// Empty reports whether nothing needs to change.
+func (p *Plan) Empty() bool { return len(p.Add)+len(p.Modify)+len(p.Delete) == 0 }
+
+// DownloadBytes is the number of bytes that must be fetched.
+func (p *Plan) DownloadBytes() int64 {
+	var n int64
+	for _, cs := range [][]Change{p.Add, p.Modify} {
+		for _, c := range cs {
+			if !c.SameContent {
+				n += c.Entry.Size
+			}
+		}
+	}
+	return n
+}
+
+// Input is everything Make needs.
+type Input struct {
+	FS             fsx.FS
+	TargetDir      string
+	Tree           []source.Entry
+	Index          state.Index
+	Filter         pathx.Filter
+	Reserved       []string // names/prefixes inside target_dir the agent owns
+	DeletePatterns []string
+}
+
+// Make builds the plan.
+func Make(in Input) (*Plan, error) {
+	p := &Plan{}
+	want := map[string]bool{}
+	dirsInTree := map[string]bool{}
+	for i := range in.Tree {
+		e := in.Tree[i]
+		if err := pathx.Validate(e.Path); err != nil {
+			return nil, fmt.Errorf("%w: %v", source.ErrBadData, err)
+		}
+		if isReserved(e.Path, in.Reserved) {
+			p.Skipped = append(p.Skipped, e.Path+": reserved for ota's own files")
+			continue
+		}
+		if !in.Filter.Permitted(e.Path) {
+			continue
+		}
+		if want[e.Path] {
+			return nil, fmt.Errorf("%w: path %q listed twice", source.ErrBadData, e.Path)
+		}
+		want[e.Path] = true
+		for d := path.Dir(e.Path); d != "."; d = path.Dir(d) {
+			dirsInTree[d] = true
+		}
+		p.Tree = append(p.Tree, e)
+	}
+	for _, e := range p.Tree {
+		if dirsInTree[e.Path] {
+			return nil, fmt.Errorf("%w: %q is both a file and a folder in the target tree", source.ErrBadData, e.Path)
+		}
+	}
+	sort.Slice(p.Tree, func(i, j int) bool { return p.Tree[i].Path < p.Tree[j].Path })
+
+	// Deletes: files ota installed that the target no longer has, plus
+	// unmanaged files under delete_patterns.
+	deleting := map[string]bool{}
+	addDelete := func(rel string) error {
+		if deleting[rel] || want[rel] || isReserved(rel, in.Reserved) || !in.Filter.Permitted(rel) {
+			return nil
+		}
+		l, err := Inspect(in.FS, in.TargetDir, rel, in.Index.Files[rel])
+		if err != nil || l == nil || l.Dir {
+			return err
+		}
+		deleting[rel] = true
+		p.Delete = append(p.Delete, Change{Path: rel, Old: l})
+		return nil
+	}
+	for rel := range in.Index.Files {
+		if pathx.Validate(rel) != nil {
+			continue // a corrupt index never leads to deleting outside the tree
+		}
+		if err := addDelete(rel); err != nil {
+			return nil, err
+		}
+	}
+	for _, pat := range in.DeletePatterns {
+		pat = strings.Trim(pat, "/")
+		if pathx.Validate(pat) != nil {
+			continue
+		}
+		err := walk(in.FS, in.TargetDir, pat, func(rel string) error { return addDelete(rel) })
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	for i := range p.Tree {
+		e := &p.Tree[i]
+		// A parent on disk that is a file must itself be deleted first.
+		for d := path.Dir(e.Path); d != "."; d = path.Dir(d) {
+			fi, err := in.FS.Lstat(path.Join(in.TargetDir, d))
+			if err == nil && !fi.IsDir() && !deleting[d] {
+				return nil, fmt.Errorf("%q is a file on the device but a folder in the target (needed for %s): move it away, or add it to ignore", d, e.Path)
+			}
+		}
+		l, err := Inspect(in.FS, in.TargetDir, e.Path, in.Index.Files[e.Path])
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case l == nil:
+			p.Add = append(p.Add, Change{Path: e.Path, Entry: e})
+		case l.Dir:
+			if err := emptiedByDeletes(in.FS, in.TargetDir, e.Path, deleting); err != nil {
+				return nil, err
+			}
+			p.Add = append(p.Add, Change{Path: e.Path, Entry: e})
+		case l.SHA1 == e.BlobSHA1 && l.Mode == e.Mode:
+			p.Unchanged++
+		default:
+			same := l.SHA1 == e.BlobSHA1 && l.Mode != source.ModeSymlink && e.Mode != source.ModeSymlink
+			p.Modify = append(p.Modify, Change{Path: e.Path, Entry: e, Old: l, SameContent: same})
+		}
+	}
+	sort.Slice(p.Delete, func(i, j int) bool { return p.Delete[i].Path < p.Delete[j].Path })
+	return p, nil
+}
+
+func emptiedByDeletes(fsys fsx.FS, root, dir string, deleting map[string]bool) error {
+	return walk(fsys, root, dir, func(rel string) error {
+		if !deleting[rel] {
+			return fmt.Errorf("%q is a folder on the device holding %s, but a file in the target: move that file away, or add it to ignore", dir, rel)
+		}
+		return nil
+	})
+}
+
+// walk calls fn for every non-directory below root/rel (or rel itself).
+func walk(fsys fsx.FS, root, rel string, fn func(string) error) error {
+	fi, err := fsys.Lstat(path.Join(root, rel))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fn(rel)
+	}
+	ents, err := fsys.ReadDir(path.Join(root, rel))
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := walk(fsys, root, rel+"/"+e.Name(), fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func isReserved(p string, reserved []string) bool {
+	if p == state.VersionFile || p == state.VersionFile+".tmp" || p == state.ErrorFile || p == state.ErrorFile+".tmp" {
+		return true
+	}
+	for _, r := range reserved {
+		if r != "" && pathx.Under(p, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// Inspect describes what is on disk at rel. A regular file's SHA-1 comes from
+// cached when its size, mtime and inode still match; otherwise the file is
+// read. It returns nil when nothing is there.
+func Inspect(fsys fsx.FS, root, rel string, cached state.FileState) (*Local, error) {
+	full := path.Join(root, rel)
+	fi, err := fsys.Lstat(full)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrInvalid) {
+		return nil, nil
+	}
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "not a directory") {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("inspect %s: %w", full, err)
+	}
+	switch {
+	case fi.IsDir():
+		return &Local{Dir: true}, nil
+	case fi.Mode()&fs.ModeSymlink != 0:
+		t, err := fsys.Readlink(full)
+		if err != nil {
+			return nil, fmt.Errorf("inspect %s: %w", full, err)
+		}
+		return &Local{Mode: source.ModeSymlink, Size: int64(len(t)), SHA1: gitobj.BlobSHA1Bytes([]byte(t))}, nil
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("%s is not a regular file (device, socket or pipe): remove it or add it to ignore", full)
+	}
+	l := &Local{Mode: source.ModeFile, Size: fi.Size()}
+	if fi.Mode().Perm()&0o111 != 0 {
+		l.Mode = source.ModeExecutable
+	}
+	if cached.SHA1 != "" && cached.Fresh(fi) {
+		l.SHA1 = cached.SHA1
+		return l, nil
+	}
+	f, err := fsys.Open(full)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", full, err)
+	}
+	defer f.Close()
+	l.SHA1, err = gitobj.BlobSHA1(f, fi.Size())
+	if err != nil {
+		return nil, fmt.Errorf("hash %s (changed while reading?): %w", full, err)
+	}
+	return l, nil
+}

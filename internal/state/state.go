@@ -1,0 +1,270 @@
+// Package state keeps what the agent knows about the device between runs:
+//
+//   - version.json in the target folder: {"ref", "commit"} as the original
+//     wrote it. It is the commit marker of an update: an update is installed
+//     exactly when version.json names it.
+//   - the installed index (state_dir/installed.json): which files ota manages,
+//     with their git blob SHA-1 and a stat cache (size, mtime, inode) so a check
+//     with nothing changed does not re-read every file.
+//   - the HTTP cache (state_dir/http-cache.json): ETags for conditional requests.
+//   - ota_error.json in the target folder: the last errors, bounded.
+//
+// All writes are durable (write, fsync, rename, fsync dir).
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/otafleet/ota/internal/fsx"
+	"github.com/otafleet/ota/internal/source"
+)
+
+// File names.
+const (
+	VersionFile   = "version.json"
+	ErrorFile     = "ota_error.json"
+	IndexFile     = "installed.json"
+	HTTPCacheFile = "http-cache.json"
+)
+
+// ReadVersion returns the installed version, or nil when none is recorded
+// (missing or unreadable file, as the original treated it).
+func ReadVersion(fsys fsx.FS, targetDir string) *source.Version {
+	b, err := fsx.ReadFile(fsys, path.Join(targetDir, VersionFile))
+	if err != nil {
+		return nil
+	}
+	var v source.Version
+	if json.Unmarshal(b, &v) != nil || (v.Ref == "" && v.Commit == "") {
+		return nil
+	}
+	return &v
+}
+
+// EncodeVersion renders version.json exactly as the original's json.dump did:
+// {"ref": "v1", "commit": "abc"}; a published version number is appended.
+func EncodeVersion(v source.Version) []byte {
+	s := `{"ref": ` + quote(v.Ref) + `, "commit": ` + quote(v.Commit)
+	if v.Number != 0 {
+		s += `, "version": ` + strconv.FormatInt(v.Number, 10)
+	}
+	return []byte(s + "}")
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// WriteVersion durably writes version.json.
+func WriteVersion(fsys fsx.FS, targetDir string, v source.Version) error {
+	return fsx.WriteFileAtomic(fsys, path.Join(targetDir, VersionFile), EncodeVersion(v), 0o644)
+}
+
+// FileState is one managed file in the index.
+type FileState struct {
+	SHA1  string `json:"sha1"`
+	Mode  uint32 `json:"mode"`
+	Size  int64  `json:"size"`
+	MTime int64  `json:"mtime_ns,omitempty"`
+	Ino   uint64 `json:"ino,omitempty"`
+	Dev   uint64 `json:"dev,omitempty"`
+}
+
+// Index lists the files ota installed, by relative path.
+type Index struct {
+	Version *source.Version      `json:"version,omitempty"`
+	Files   map[string]FileState `json:"files"`
+}
+
+// ReadIndex loads the installed index; a missing or corrupt index is empty
+// (the agent then manages only what the next tree lists).
+func ReadIndex(fsys fsx.FS, stateDir string) Index {
+	idx := Index{Files: map[string]FileState{}}
+	b, err := fsx.ReadFile(fsys, path.Join(stateDir, IndexFile))
+	if err != nil {
+		return idx
+	}
+	if json.Unmarshal(b, &idx) != nil || idx.Files == nil {
+		return Index{Files: map[string]FileState{}}
+	}
+	return idx
+}
+
+// WriteIndex durably writes the index.
+func WriteIndex(fsys fsx.FS, stateDir string, idx Index) error {
+	b, err := json.Marshal(idx)
+	if err != nil {
+		return err
+	}
+	if _, err := fsx.MkdirAll(fsys, stateDir, 0o755); err != nil {
+		return err
+	}
+	return fsx.WriteFileAtomic(fsys, path.Join(stateDir, IndexFile), b, 0o644)
+}
+
+// Stamp fills the stat-cache fields of st from fi.
+func Stamp(st FileState, fi fs.FileInfo) FileState {
+	st.Size = fi.Size()
+	st.MTime = fi.ModTime().UnixNano()
+	st.Dev, st.Ino, _ = fsx.FileID(fi)
+	return st
+}
+
+// Fresh reports whether fi still matches the stat cache of st, so its cached
+// SHA-1 can be trusted without reading the file.
+func (st FileState) Fresh(fi fs.FileInfo) bool {
+	if st.MTime == 0 || fi.Size() != st.Size || fi.ModTime().UnixNano() != st.MTime {
+		return false
+	}
+	dev, ino, ok := fsx.FileID(fi)
+	return !ok || (dev == st.Dev && ino == st.Ino)
+}
+
+// HTTPCache is a source.Cache persisted in state_dir.
+type HTTPCache struct {
+	mu      sync.Mutex
+	fsys    fsx.FS
+	file    string
+	entries map[string]cacheEntry
+	dirty   bool
+}
+
+type cacheEntry struct {
+	ETag string `json:"etag"`
+	Body []byte `json:"body"`
+}
+
+// maxCacheBody bounds what one cached body may hold; larger ones are not cached.
+const maxCacheBody = 256 << 10
+
+// OpenHTTPCache loads the cache (empty when missing or corrupt).
+func OpenHTTPCache(fsys fsx.FS, stateDir string) *HTTPCache {
+	c := &HTTPCache{fsys: fsys, file: path.Join(stateDir, HTTPCacheFile), entries: map[string]cacheEntry{}}
+	if b, err := fsx.ReadFile(fsys, c.file); err == nil {
+		if json.Unmarshal(b, &c.entries) != nil {
+			c.entries = map[string]cacheEntry{}
+		}
+	}
+	return c
+}
+
+func (c *HTTPCache) Get(key string) (string, []byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	return e.ETag, e.Body, ok
+}
+
+func (c *HTTPCache) Put(key, etag string, body []byte) {
+	if len(body) > maxCacheBody {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[key]; ok && e.ETag == etag && string(e.Body) == string(body) {
+		return
+	}
+	c.entries[key] = cacheEntry{ETag: etag, Body: append([]byte(nil), body...)}
+	c.dirty = true
+}
+
+// Save writes the cache if it changed.
+func (c *HTTPCache) Save() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.dirty {
+		return nil
+	}
+	b, err := json.Marshal(c.entries)
+	if err != nil {
+		return err
+	}
+	if _, err := fsx.MkdirAll(c.fsys, path.Dir(c.file), 0o755); err != nil {
+		return err
+	}
+	if err := fsx.WriteFileAtomic(c.fsys, c.file, b, 0o644); err != nil {
+		return err
+	}
+	c.dirty = false
+	return nil
+}
+
+// Error-file bounds.
+const (
+	maxErrors   = 20
+	maxErrorLen = 2000
+)
+
+// AppendError adds msg to ota_error.json, keeping the newest maxErrors
+// entries of at most maxErrorLen bytes each.
+func AppendError(fsys fsx.FS, targetDir string, msgs ...string) error {
+	p := path.Join(targetDir, ErrorFile)
+	var doc struct {
+		Errors []string `json:"errors"`
+	}
+	if b, err := fsx.ReadFile(fsys, p); err == nil {
+		_ = json.Unmarshal(b, &doc)
+	}
+	for _, m := range msgs {
+		if len(m) > maxErrorLen {
+			m = m[:maxErrorLen] + "..."
+		}
+		doc.Errors = append(doc.Errors, m)
+	}
+	if n := len(doc.Errors); n > maxErrors {
+		doc.Errors = doc.Errors[n-maxErrors:]
+	}
+	b, _ := json.Marshal(doc)
+	return fsx.WriteFileAtomic(fsys, p, b, 0o644)
+}
+
+// ReadErrors returns the recorded errors, oldest first.
+func ReadErrors(fsys fsx.FS, targetDir string) []string {
+	var doc struct {
+		Errors []string `json:"errors"`
+	}
+	if b, err := fsx.ReadFile(fsys, path.Join(targetDir, ErrorFile)); err == nil {
+		_ = json.Unmarshal(b, &doc)
+	}
+	return doc.Errors
+}
+
+// ClearErrors removes ota_error.json after a successful update (the original
+// never cleared it, so a stale error looked current forever).
+func ClearErrors(fsys fsx.FS, targetDir string) error {
+	err := fsys.Remove(path.Join(targetDir, ErrorFile))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Format renders a version as the original's _format_version did.
+func Format(v *source.Version) string {
+	if v == nil {
+		return "none"
+	}
+	c := v.Commit
+	if len(c) > 7 {
+		c = c[:7]
+	}
+	var parts []string
+	if v.Ref != "" {
+		parts = append(parts, v.Ref)
+	}
+	if c != "" {
+		parts = append(parts, "#"+c)
+	}
+	if v.Number != 0 {
+		parts = append(parts, fmt.Sprintf("(v%d)", v.Number))
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,356 @@
+// Package ota keeps a device's application folder equal to a repository at a
+// chosen release, tag, branch tip or commit, and never leaves it broken.
+//
+// An Updater runs the pipeline
+//
+//	recover ─► resolve ─► plan ─► fetch (stage, verify) ─► apply (journal) ─► commit
+//
+// Every method first finishes or undoes an update interrupted by a crash, so
+// the folder always holds one complete version and version.json names it.
+// The ota command-line tool is a thin layer over this package.
+package ota
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/otafleet/ota/config"
+	"github.com/otafleet/ota/internal/apply"
+	"github.com/otafleet/ota/internal/fetch"
+	"github.com/otafleet/ota/internal/fsx"
+	"github.com/otafleet/ota/internal/plan"
+	"github.com/otafleet/ota/internal/source"
+	"github.com/otafleet/ota/internal/state"
+)
+
+// Version is a release of the application tree.
+type Version = source.Version
+
+// Progress receives progress of an update; see ProgressFunc for a simple one.
+type Progress interface {
+	// Start announces the work: files and bytes to fetch.
+	Start(files int, bytes int64)
+	Add(bytes int64)
+	FileDone(path string)
+	Finish()
+}
+
+// Options are the optional collaborators of an Updater.
+type Options struct {
+	Logger   *slog.Logger
+	FS       fsx.FS        // default: the real filesystem
+	Source   source.Source // default: built from the config
+	Progress Progress      // default: none
+	// Patcher applies deltas; nil uses the built-in delta engine.
+	Patcher fetch.Patcher
+}
+
+// Updater updates one target folder from one source.
+type Updater struct {
+	cfg   config.Config
+	log   *slog.Logger
+	fs    fsx.FS
+	src   source.Source
+	cache *state.HTTPCache
+	prog  Progress
+	patch fetch.Patcher
+	dirs  apply.Dirs
+}
+
+// New returns an Updater for cfg (from config.Load).
+func New(cfg config.Config, o Options) (*Updater, error) {
+	u := &Updater{cfg: cfg, log: o.Logger, fs: o.FS, src: o.Source, prog: o.Progress, patch: o.Patcher}
+	if u.log == nil {
+		u.log = slog.New(slog.DiscardHandler)
+	}
+	if u.fs == nil {
+		u.fs = fsx.OS{}
+	}
+	target := filepath.ToSlash(cfg.TargetDir)
+	u.dirs = apply.Dirs{
+		Target: target,
+		Stage:  path.Join(target, cfg.StageDir),
+		Backup: path.Join(target, cfg.BackupDir),
+		State:  path.Join(target, cfg.StateDir),
+	}
+	u.cache = state.OpenHTTPCache(u.fs, u.dirs.State)
+	if u.patch == nil {
+		u.patch = defaultPatcher()
+	}
+	if u.src == nil {
+		s, err := newSource(cfg, u.cache, u.log)
+		if err != nil {
+			return nil, err
+		}
+		u.src = s
+	}
+	return u, nil
+}
+
+// Config returns the configuration the Updater was built with.
+func (u *Updater) Config() config.Config { return u.cfg }
+
+// Dirs returns the folders the Updater works in.
+func (u *Updater) Dirs() apply.Dirs { return u.dirs }
+
+// CheckResult describes what an update would do.
+type CheckResult struct {
+	UpdateAvailable bool     `json:"update_available"`
+	Current         *Version `json:"current"`
+	Target          Version  `json:"target"`
+	Add             []string `json:"add"`
+	Modify          []string `json:"modify"`
+	Delete          []string `json:"delete"`
+	DownloadBytes   int64    `json:"download_bytes"`
+	// Recovered says what recovery did before the check ("" when nothing).
+	Recovered string `json:"recovered,omitempty"`
+
+	plan   *plan.Plan
+	target source.Target
+}
+
+// UpdateResult describes an update.
+type UpdateResult struct {
+	Updated         bool     `json:"updated"`
+	Current         Version  `json:"current"`
+	Previous        *Version `json:"previous"`
+	FilesDownloaded int      `json:"files_downloaded"`
+	BytesDownloaded int64    `json:"bytes_downloaded"`
+	DeltasApplied   int      `json:"deltas_applied"`
+	Added           int      `json:"added"`
+	Modified        int      `json:"modified"`
+	Deleted         int      `json:"deleted"`
+	Recovered       string   `json:"recovered,omitempty"`
+}
+
+// Status is what is installed.
+type Status struct {
+	Current *Version `json:"current"`
+	Pending bool     `json:"pending"`
+	// PendingTo is the version an interrupted update was going to.
+	PendingTo *Version `json:"pending_to,omitempty"`
+	Errors    []string `json:"errors,omitempty"`
+}
+
+// Status reports the installed version and whether an interrupted update is
+// pending. It is read-only: it does not recover (every other call does).
+func (u *Updater) Status(ctx context.Context) (*Status, error) {
+	s := &Status{Current: state.ReadVersion(u.fs, u.dirs.Target), Errors: state.ReadErrors(u.fs, u.dirs.Target)}
+	j, err := apply.ReadJournal(u.fs, u.dirs)
+	if err != nil {
+		return s, err
+	}
+	if j != nil {
+		s.Pending = true
+		to := j.To
+		s.PendingTo = &to
+	}
+	return s, nil
+}
+
+// Recover finishes or undoes an interrupted update.
+func (u *Updater) Recover(ctx context.Context) (string, error) {
+	unlock, err := lock(u.dirs.State)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	return u.recover()
+}
+
+func (u *Updater) recover() (string, error) {
+	out, j, err := apply.Recover(u.fs, u.dirs)
+	if err != nil {
+		return string(out), err
+	}
+	switch out {
+	case apply.RolledBack:
+		u.log.Warn("an interrupted update was rolled back", "to", state.Format(j.From), "abandoned", state.Format(&j.To))
+	case apply.RolledFwd:
+		u.log.Warn("an interrupted update was completed", "version", state.Format(&j.To))
+	case apply.StaleCleaned:
+		if err := fsx.RemoveAll(u.fs, u.dirs.Backup); err != nil {
+			return string(out), fmt.Errorf("remove stale backups: %w", err)
+		}
+	}
+	return string(out), nil
+}
+
+// Check resolves the target and plans the update without changing the
+// application files.
+func (u *Updater) Check(ctx context.Context) (*CheckResult, error) {
+	unlock, err := lock(u.dirs.State)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	rec, err := u.recover()
+	if err != nil {
+		return nil, err
+	}
+	r, err := u.check(ctx)
+	if r != nil {
+		r.Recovered = rec
+	}
+	return r, err
+}
+
+func (u *Updater) check(ctx context.Context) (*CheckResult, error) {
+	defer u.saveCache()
+	t, err := u.src.Resolve(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("resolve target: %w", err)
+	}
+	cur := state.ReadVersion(u.fs, u.dirs.Target)
+	r := &CheckResult{Current: cur, Target: t.Version, target: t, Add: []string{}, Modify: []string{}, Delete: []string{}}
+	if cur != nil && cur.Commit == t.Commit && (t.Number == 0 || t.Number == cur.Number) && !u.cfg.Force {
+		return r, nil
+	}
+	tree, err := u.src.Tree(ctx, t)
+	if err != nil {
+		return nil, fmt.Errorf("list files of %s: %w", state.Format(&t.Version), err)
+	}
+	p, err := plan.Make(plan.Input{
+		FS: u.fs, TargetDir: u.dirs.Target, Tree: tree, Index: state.ReadIndex(u.fs, u.dirs.State),
+		Filter: u.cfg.Filter(), Reserved: u.reserved(), DeletePatterns: u.cfg.DeletePatterns,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("plan update to %s: %w", state.Format(&t.Version), err)
+	}
+	for _, s := range p.Skipped {
+		u.log.Warn("skipping target path", "reason", s)
+	}
+	r.plan = p
+	for _, c := range p.Add {
+		r.Add = append(r.Add, c.Path)
+	}
+	for _, c := range p.Modify {
+		r.Modify = append(r.Modify, c.Path)
+	}
+	for _, c := range p.Delete {
+		r.Delete = append(r.Delete, c.Path)
+	}
+	r.DownloadBytes = p.DownloadBytes()
+	r.UpdateAvailable = !p.Empty() || cur == nil || cur.Commit != t.Commit || cur.Ref != t.Ref || cur.Number != t.Number
+	return r, nil
+}
+
+// reserved lists what inside target_dir belongs to ota, never to the app.
+func (u *Updater) reserved() []string {
+	r := u.cfg.ManagedExcluded()
+	if u.cfg.Path != "" {
+		if rel, err := filepath.Rel(u.cfg.TargetDir, u.cfg.Path); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			r = append(r, filepath.ToSlash(rel))
+		}
+	}
+	return r
+}
+
+func (u *Updater) saveCache() {
+	if err := u.cache.Save(); err != nil {
+		u.log.Warn("could not save the HTTP cache (the next check will cost more requests)", "err", err)
+	}
+}
+
+// Update brings the target folder to the target version.
+func (u *Updater) Update(ctx context.Context) (res *UpdateResult, err error) {
+	unlock, err := lock(u.dirs.State)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	defer func() {
+		if err != nil && Classify(err) != KindBusy {
+			if werr := state.AppendError(u.fs, u.dirs.Target, "OTA update failed: "+err.Error()); werr != nil {
+				u.log.Warn("could not record the error", "err", werr)
+			}
+		}
+	}()
+	rec, err := u.recover()
+	if err != nil {
+		return nil, err
+	}
+	r, err := u.check(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res = &UpdateResult{Current: r.Target, Previous: r.Current, Recovered: rec}
+	if !r.UpdateAvailable {
+		res.Current = *r.Current
+		return res, nil
+	}
+	if err := u.preflight(r.plan); err != nil {
+		return res, err
+	}
+	p := r.plan
+	need := append(append([]plan.Change{}, p.Add...), p.Modify...)
+	if u.prog != nil {
+		u.prog.Start(len(need), p.DownloadBytes())
+	}
+	st, err := fetch.Run(ctx, fetch.Options{
+		FS: u.fs, Source: u.src, Target: r.target, TargetDir: u.dirs.Target, StageDir: u.dirs.Stage,
+		Parallel: u.cfg.Parallel, BufSize: u.cfg.Chunk * 32, Patch: u.patchIfEnabled(), Progress: u.prog, Logger: u.log,
+	}, need)
+	if u.prog != nil {
+		u.prog.Finish()
+	}
+	res.FilesDownloaded, res.BytesDownloaded, res.DeltasApplied = st.Files, st.Bytes, st.Deltas
+	if err != nil {
+		return res, err
+	}
+	j := apply.FromPlan(u.fs, u.dirs, p, state.ReadIndex(u.fs, u.dirs.State), r.Current, r.Target)
+	if err := apply.Apply(u.fs, u.dirs, j); err != nil {
+		return res, fmt.Errorf("apply %s: %w", state.Format(&r.Target), err)
+	}
+	res.Updated = true
+	res.Added, res.Modified, res.Deleted = len(p.Add), len(p.Modify), len(p.Delete)
+	if err := fsx.RemoveAll(u.fs, u.dirs.Stage); err != nil {
+		u.log.Warn("could not empty the stage folder", "err", err)
+	}
+	if err := state.ClearErrors(u.fs, u.dirs.Target); err != nil {
+		u.log.Warn("could not clear the error file", "err", err)
+	}
+	u.log.Info("updated", "from", state.Format(r.Current), "to", state.Format(&r.Target),
+		"added", res.Added, "modified", res.Modified, "deleted", res.Deleted, "bytes", res.BytesDownloaded)
+	return res, nil
+}
+
+func (u *Updater) patchIfEnabled() fetch.Patcher {
+	if !u.cfg.EnableDeltaUpdates {
+		return nil
+	}
+	return u.patch
+}
+
+// preflight refuses an update that cannot be applied atomically or has no
+// room, before anything is downloaded.
+func (u *Updater) preflight(p *plan.Plan) error {
+	if _, err := fsx.MkdirAll(u.fs, u.dirs.Stage, 0o755); err != nil {
+		return fmt.Errorf("create stage folder: %w", err)
+	}
+	if _, ok := u.fs.(fsx.OS); ok {
+		same, err := sameDevice(u.dirs.Target, u.dirs.Stage)
+		if err != nil {
+			return fmt.Errorf("check stage folder: %w", err)
+		}
+		if !same {
+			return fmt.Errorf("%w: %s is a different mount from %s, so renames would not be atomic: unmount it or choose another stage_dir", ErrCrossFS, u.dirs.Stage, u.dirs.Target)
+		}
+		need := p.DownloadBytes() + u.cfg.MinFreeStorage
+		if free, ok := freeBytes(u.dirs.Stage); ok && free < need {
+			return fmt.Errorf("%w: %d bytes free in %s, the update needs %d (%d to stage + min_free_storage %d): free some space",
+				ErrNoSpace, free, u.dirs.Target, need, p.DownloadBytes(), u.cfg.MinFreeStorage)
+		}
+	}
+	return nil
+}
+
+// IsUpToDate reports whether err-free result r needed no change.
+func (r *UpdateResult) IsUpToDate() bool { return r != nil && !r.Updated }
+
+var errNoSource = errors.New("no source")
