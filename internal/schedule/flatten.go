@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -28,20 +29,21 @@ var nestedKeys = map[string]bool{
 
 // Flatten moves the keys of a nested update_scheduling object to the top level
 // of a decoded configuration map, in place, and removes the nested object. A
-// key given both flat and nested must have the same value; an unknown nested
-// key is an error (a typo there would otherwise silently disable a window).
-func Flatten(cfg map[string]any) error {
+// key given both flat and nested must have the same value (else an error
+// naming it). A nested key this package does not know is dropped and
+// reported in warnings, like any unknown top-level key.
+func Flatten(cfg map[string]any) (warnings []string, err error) {
 	raw, ok := cfg[NestedKey]
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	if raw == nil {
 		delete(cfg, NestedKey)
-		return nil
+		return nil, nil
 	}
 	nested, ok := raw.(map[string]any)
 	if !ok {
-		return fmt.Errorf("%s must be an object (table), got %T", NestedKey, raw)
+		return nil, fmt.Errorf("key %q: expected a table/object of scheduling keys, got %T", NestedKey, raw)
 	}
 	keys := make([]string, 0, len(nested))
 	for k := range nested {
@@ -54,17 +56,25 @@ func Flatten(cfg map[string]any) error {
 			continue
 		}
 		if !nestedKeys[k] {
-			return fmt.Errorf("%s.%s: unknown key; allowed: check_interval, min_update_interval_sec, "+
-				"update_window_start_hour, update_window_end_hour, update_window_tz, power_source, "+
-				"max_crashes_before_delay, rollout_percent, error_history_limit, min_battery_percent", NestedKey, k)
+			warnings = append(warnings, fmt.Sprintf("unknown key %q in %s is ignored (allowed: %s)", k, NestedKey, allowedNested()))
+			continue
 		}
 		if flat, dup := cfg[k]; dup && !sameValue(flat, v) {
-			return fmt.Errorf("%s is set both at top level (%v) and in %s (%v); keep one", k, flat, NestedKey, v)
+			return warnings, fmt.Errorf("key %q is set both at top level (%v) and in %s (%v): keep one", k, flat, NestedKey, v)
 		}
 		cfg[k] = v
 	}
 	delete(cfg, NestedKey)
-	return nil
+	return warnings, nil
+}
+
+func allowedNested() string {
+	ks := make([]string, 0, len(nestedKeys))
+	for k := range nestedKeys {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, ", ")
 }
 
 // sameValue compares decoded values, treating numbers of different Go types
@@ -79,6 +89,10 @@ func sameValue(a, b any) bool {
 }
 
 func number(v any) (float64, bool) {
+	if n, ok := v.(interface{ Float64() (float64, error) }); ok { // json.Number
+		f, err := n.Float64()
+		return f, err == nil
+	}
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:

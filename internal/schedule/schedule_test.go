@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -179,12 +180,14 @@ func TestFlatten(t *testing.T) {
 		{"same value both", map[string]any{"rollout_percent": int64(10), "update_scheduling": map[string]any{"rollout_percent": 10.0}},
 			map[string]any{"rollout_percent": 10.0}, ""},
 		{"conflict", map[string]any{"rollout_percent": 20.0, "update_scheduling": map[string]any{"rollout_percent": 10.0}}, nil, "keep one"},
-		{"unknown", map[string]any{"update_scheduling": map[string]any{"windw_start": 1}}, nil, "unknown key"},
-		{"not object", map[string]any{"update_scheduling": true}, nil, "must be an object"},
+		{"unknown is dropped", map[string]any{"update_scheduling": map[string]any{"windw_start": 1}}, map[string]any{}, ""},
+		{"json.Number", map[string]any{"rollout_percent": json.Number("10"), "update_scheduling": map[string]any{"rollout_percent": 10.0}},
+			map[string]any{"rollout_percent": 10.0}, ""},
+		{"not object", map[string]any{"update_scheduling": true}, nil, "expected a table"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Flatten(tt.in)
+			_, err := Flatten(tt.in)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err = %v, want %q", err, tt.err)
