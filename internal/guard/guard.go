@@ -65,7 +65,11 @@ type Guard struct {
 	Now    func() time.Time // time.Now when nil
 	// MaxAttempts bounds trial restarts (DefaultMaxAttempts when ≤ 0).
 	MaxAttempts int
-	Logger      *slog.Logger
+	// ConfirmTimeout > 0 leaves a release that passed its checks on trial
+	// until `ota confirm` (the application confirming itself), and reverts
+	// it when the timeout passes unconfirmed. 0 confirms automatically.
+	ConfirmTimeout time.Duration
+	Logger         *slog.Logger
 }
 
 func (g Guard) now() time.Time {
@@ -127,10 +131,18 @@ func (g Guard) Abort(tr Transition, cause error) {
 // does not wrap ErrReverted and says what to do.
 func (g Guard) After(ctx context.Context, tr Transition) error {
 	err := g.verify(ctx, tr)
-	if err == nil {
-		return g.confirm(tr)
+	if err != nil {
+		return g.revert(ctx, tr, err)
 	}
-	return g.revert(ctx, tr, err)
+	if g.ConfirmTimeout > 0 {
+		now := g.now()
+		if _, err := g.Store.Extend(now.Add(g.ConfirmTimeout)); err != nil {
+			return fmt.Errorf("keep %s on trial until confirmation: %w", describe(tr.To), err)
+		}
+		g.log().Info("release on trial until `ota confirm`", "release", describe(tr.To), "deadline", now.Add(g.ConfirmTimeout))
+		return nil
+	}
+	return g.confirm(tr)
 }
 
 func (g Guard) verify(ctx context.Context, tr Transition) error {
@@ -207,10 +219,21 @@ func (g Guard) revert(ctx context.Context, tr Transition, cause error) error {
 // every agent start before anything else. With no trial pending it does
 // nothing. A trial restarted more than MaxAttempts times (crash loop) or past
 // its deadline is reverted; otherwise verification runs again.
-func (g Guard) Recover(ctx context.Context, targetDir string) (pending bool, err error) {
-	r, err := g.Store.Resume()
+//
+// current is the installed version (version.json): when it is not the
+// release on trial, the activation never committed (the apply journal rolled
+// it back), so the record is dropped without blaming the release.
+func (g Guard) Recover(ctx context.Context, targetDir string, current *source.Version) (pending bool, err error) {
+	r, err := g.Store.Load()
 	if err != nil || r == nil {
 		return false, err
+	}
+	if current == nil || current.Commit != r.Pending.Commit {
+		g.log().Warn("dropping trial of a release that was never activated", "release", describe(r.Pending))
+		return false, g.Cancel()
+	}
+	if r, err = g.Store.Resume(); err != nil {
+		return true, err
 	}
 	tr := Transition{From: r.Previous, To: r.Pending, TargetDir: targetDir}
 	max := g.MaxAttempts
@@ -225,6 +248,28 @@ func (g Guard) Recover(ctx context.Context, targetDir string) (pending bool, err
 	}
 	g.log().Warn("resuming interrupted trial", "release", describe(tr.To), "attempt", r.Attempts)
 	return true, g.After(ctx, tr)
+}
+
+// Cancel drops the trial record without blaming the release (the update did
+// not happen: nothing to install, or activation failed and was rolled back).
+func (g Guard) Cancel() error {
+	if _, err := g.Store.Confirm(); err != nil && !errors.Is(err, trial.ErrNoTrial) {
+		return err
+	}
+	g.metrics(func(s *metrics.Snapshot) { s.TrialPending = false })
+	return nil
+}
+
+// ExpireIfDue reverts a release whose trial deadline passed unconfirmed
+// (the daemon calls it before every check). reverted is false when there is
+// no trial or it is still running.
+func (g Guard) ExpireIfDue(ctx context.Context, targetDir string) (reverted bool, err error) {
+	r, err := g.Store.Load()
+	if err != nil || r == nil || !r.Expired(g.now()) {
+		return false, err
+	}
+	tr := Transition{From: r.Previous, To: r.Pending, TargetDir: targetDir}
+	return true, g.revert(ctx, tr, fmt.Errorf("not confirmed before the deadline %s (run `ota confirm` from the application once it is healthy)", r.Deadline.Format(time.RFC3339)))
 }
 
 // Confirm is `ota confirm`: keep the release on trial.

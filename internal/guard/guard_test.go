@@ -129,7 +129,7 @@ func TestRecover(t *testing.T) {
 		for range DefaultMaxAttempts - 1 {
 			f.g.Store.Resume()
 		}
-		pending, err := f.g.Recover(ctx, f.app)
+		pending, err := f.g.Recover(ctx, f.app, &v2)
 		if !pending || !errors.Is(err, ErrReverted) || !strings.Contains(err.Error(), "crash loop") {
 			t.Fatalf("Recover = %v, %v", pending, err)
 		}
@@ -138,20 +138,20 @@ func TestRecover(t *testing.T) {
 		f := newFixture(t, "true")
 		f.g.Before(ctx, Transition{From: v1, To: v2})
 		f.g.Now = func() time.Time { return time.Now().Add(time.Hour) }
-		if _, err := f.g.Recover(ctx, f.app); !errors.Is(err, ErrReverted) || !strings.Contains(err.Error(), "deadline") {
+		if _, err := f.g.Recover(ctx, f.app, &v2); !errors.Is(err, ErrReverted) || !strings.Contains(err.Error(), "deadline") {
 			t.Fatalf("Recover = %v", err)
 		}
 	})
 	t.Run("resume and confirm", func(t *testing.T) {
 		f := newFixture(t, "true")
 		f.g.Before(ctx, Transition{From: v1, To: v2})
-		if pending, err := f.g.Recover(ctx, f.app); !pending || err != nil {
+		if pending, err := f.g.Recover(ctx, f.app, &v2); !pending || err != nil {
 			t.Fatalf("Recover = %v, %v", pending, err)
 		}
 		if r, _ := f.g.Store.Load(); r != nil {
 			t.Error("not confirmed")
 		}
-		if pending, err := f.g.Recover(ctx, f.app); pending || err != nil {
+		if pending, err := f.g.Recover(ctx, f.app, &v2); pending || err != nil {
 			t.Errorf("second Recover = %v, %v", pending, err)
 		}
 	})
@@ -165,4 +165,46 @@ func TestRecover(t *testing.T) {
 			t.Errorf("Confirm = %+v, %v", r, err)
 		}
 	})
+}
+
+func TestManualConfirmAndExpiry(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "true")
+	f.g.ConfirmTimeout = time.Minute
+	tr := Transition{From: v1, To: v2, TargetDir: f.app}
+	f.g.Before(ctx, tr)
+	if err := f.g.After(ctx, tr); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := f.g.Store.Load()
+	if r == nil || len(f.reverted) != 0 {
+		t.Fatalf("release not left on trial: %+v", r)
+	}
+	if rev, err := f.g.ExpireIfDue(ctx, f.app); rev || err != nil {
+		t.Errorf("expired early: %v %v", rev, err)
+	}
+	f.g.Now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	if rev, err := f.g.ExpireIfDue(ctx, f.app); !rev || !errors.Is(err, ErrReverted) || !strings.Contains(err.Error(), "ota confirm") {
+		t.Errorf("ExpireIfDue = %v, %v", rev, err)
+	}
+	if len(f.reverted) != 1 {
+		t.Errorf("not reverted: %v", f.reverted)
+	}
+}
+
+func TestRecoverNeverActivated(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "false")
+	f.g.Before(ctx, Transition{From: v1, To: v2})
+	// The journal rolled the activation back: version.json still says v1.
+	pending, err := f.g.Recover(ctx, f.app, &v1)
+	if pending || err != nil || len(f.reverted) != 0 {
+		t.Fatalf("Recover = %v, %v, reverted %v", pending, err, f.reverted)
+	}
+	if bad, _ := f.g.Store.IsBad(v2); bad {
+		t.Error("release blamed although never activated")
+	}
+	if r, _ := f.g.Store.Load(); r != nil {
+		t.Error("trial record kept")
+	}
 }

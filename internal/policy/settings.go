@@ -75,6 +75,9 @@ type Settings struct {
 	HealthCheck       string `json:"health_check,omitempty" toml:"health_check" yaml:"health_check"`
 	HealthTimeoutSec  int    `json:"health_timeout_sec,omitempty" toml:"health_timeout_sec" yaml:"health_timeout_sec"`
 	HealthIntervalSec int    `json:"health_interval_sec,omitempty" toml:"health_interval_sec" yaml:"health_interval_sec"`
+	// ConfirmTimeoutSec > 0 keeps a new release on trial until the
+	// application runs `ota confirm`; unconfirmed, it is reverted.
+	ConfirmTimeoutSec int `json:"confirm_timeout_sec,omitempty" toml:"confirm_timeout_sec" yaml:"confirm_timeout_sec"`
 
 	PreUpdate      string `json:"pre_update,omitempty" toml:"pre_update" yaml:"pre_update"`
 	PostUpdate     string `json:"post_update,omitempty" toml:"post_update" yaml:"post_update"`

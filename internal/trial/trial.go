@@ -153,6 +153,19 @@ func (s Store) Resume() (*Record, error) {
 	return r, s.writeJSON(TrialFile, r)
 }
 
+// Extend moves the deadline of the current trial (waiting for `ota confirm`).
+func (s Store) Extend(deadline time.Time) (*Record, error) {
+	r, err := s.Load()
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, ErrNoTrial
+	}
+	r.Deadline = deadline.UTC()
+	return r, s.writeJSON(TrialFile, r)
+}
+
 // Confirm ends the trial successfully: the pending release is kept.
 func (s Store) Confirm() (*Record, error) {
 	r, err := s.Load()
