@@ -43,11 +43,12 @@ func Main(ctx context.Context, args []string, io *IOStreams) int {
 		return 0
 	}
 	var ue usageError
+	var re reportedError
 	kind := ota.Classify(err)
 	if errors.As(err, &ue) || isCobraUsage(err) {
 		kind = ota.KindConfig
 	}
-	if g.JSON {
+	if g.JSON && !errors.As(err, &re) {
 		enc := json.NewEncoder(io.Out)
 		enc.Encode(map[string]any{"error": err.Error(), "exit_code": int(kind), "kind": kindName(kind)})
 	}
@@ -112,7 +113,8 @@ Config: --config FILE (.json, .yaml, .yml or .toml); default $OTA_CONFIG, then
 	pf.BoolVar(&g.JSON, "json", false, "print machine-readable JSON on stdout")
 	pf.BoolVar(&g.Debug, "debug", false, "log every step to stderr")
 	pf.StringVar(&g.Progress, "progress", "auto", "progress bar: auto (on a terminal), always or never")
-	root.AddCommand(newCheckCmd(g), newUpdateCmd(g), newStatusCmd(g), newRecoverCmd(g), newVersionCmd(g))
+	root.AddCommand(newCheckCmd(g), newUpdateCmd(g), newStatusCmd(g), newRecoverCmd(g), newVersionCmd(g),
+		newConfirmCmd(g), newDaemonCmd(g))
 	return root
 }
 

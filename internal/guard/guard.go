@@ -309,6 +309,9 @@ func describe(v source.Version) string {
 	if len(c) > 7 {
 		c = c[:7]
 	}
+	if v.Ref == "" && c == "" {
+		return "(none)"
+	}
 	if v.Ref == "" {
 		return "#" + c
 	}

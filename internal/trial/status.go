@@ -4,12 +4,20 @@ import (
 	"time"
 )
 
+// errorName is the error log's name relative to Dir, or absolute (ErrorPath).
+func (s Store) errorName() string {
+	if s.ErrorPath != "" {
+		return s.ErrorPath
+	}
+	return ErrorFile
+}
+
 // Errors returns the entries of ota_error.json, oldest first.
 func (s Store) Errors() ([]string, error) {
 	var f struct {
 		Errors []string `json:"errors"`
 	}
-	if _, err := s.readJSON(ErrorFile, &f); err != nil {
+	if _, err := s.readJSON(s.errorName(), &f); err != nil {
 		return nil, nil // corrupt: the next AppendError rewrites it
 	}
 	return f.Errors, nil
@@ -35,7 +43,7 @@ func (s Store) AppendError(now time.Time, msg string) error {
 			break
 		}
 	}
-	return s.writeJSON(ErrorFile, struct {
+	return s.writeJSON(s.errorName(), struct {
 		Errors []string `json:"errors"`
 	}{errs})
 }

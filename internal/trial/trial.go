@@ -78,9 +78,17 @@ type Store struct {
 	// ErrorLimit bounds ota_error.json entries (error_history_limit);
 	// DefaultErrorLimit when ≤ 0.
 	ErrorLimit int
+	// ErrorPath, when set, is where ota_error.json lives (the agent keeps it
+	// in target_dir, where the original and the core write it).
+	ErrorPath string
 }
 
-func (s Store) path(name string) string { return path.Join(s.Dir, name) }
+func (s Store) path(name string) string {
+	if path.IsAbs(name) {
+		return name
+	}
+	return path.Join(s.Dir, name)
+}
 
 func (s Store) readJSON(name string, v any) (bool, error) {
 	b, err := fsx.ReadFile(s.FS, s.path(name))
@@ -101,8 +109,8 @@ func (s Store) writeJSON(name string, v any) error {
 	if err != nil {
 		return err
 	}
-	if _, err := fsx.MkdirAll(s.FS, s.Dir, 0o755); err != nil {
-		return fmt.Errorf("create state directory %s: %w", s.Dir, err)
+	if _, err := fsx.MkdirAll(s.FS, path.Dir(s.path(name)), 0o755); err != nil {
+		return fmt.Errorf("create state directory %s: %w", path.Dir(s.path(name)), err)
 	}
 	if err := fsx.WriteFileAtomic(s.FS, s.path(name), append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w (check that the state directory is writable and not full)", s.path(name), err)
