@@ -166,3 +166,47 @@ func TestCrashPoints(t *testing.T) {
 		t.Fatalf("only %d crash points: the test is not exercising the apply", tried)
 	}
 }
+
+func TestRollbackInPlace(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := memsource.New()
+	v1 := src.Publish("v1", treeV1)
+	u := newTestUpdater(t, dir, src, nil)
+	if _, err := u.Rollback(ctx); err == nil {
+		t.Fatal("rollback with nothing installed must fail")
+	}
+	if _, err := u.Update(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v2 := src.Publish("v2", treeV2)
+	if _, err := u.Update(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := u.Status(ctx)
+	if st.Previous == nil || *st.Previous != v1 || *st.Current != v2 {
+		t.Fatalf("status %+v", st)
+	}
+	opens := src.Opens
+	for i, want := range []struct {
+		tree memsource.Tree
+		v    Version
+	}{{treeV1, v1}, {treeV2, v2}, {treeV1, v1}} {
+		res, err := u.Rollback(ctx)
+		if err != nil {
+			t.Fatalf("rollback %d: %v", i, err)
+		}
+		if !res.Updated || res.Current != want.v {
+			t.Fatalf("rollback %d: %+v", i, res)
+		}
+		if d := treesnap.Diff(treesnap.FromTree(want.tree), mustSnap(t, dir)); d != nil {
+			t.Fatalf("rollback %d: %v", i, d)
+		}
+		if v := state.ReadVersion(fsx.OS{}, dir); *v != want.v {
+			t.Fatalf("rollback %d: version %+v", i, v)
+		}
+	}
+	if src.Opens != opens {
+		t.Errorf("rollback downloaded %d files; it must use kept objects", src.Opens-opens)
+	}
+}

@@ -32,6 +32,8 @@ var (
 	ErrBusy     = errors.New("another ota process is running")
 	ErrRejected = errors.New("update rejected and reverted")
 	ErrCrossFS  = errors.New("stage and target are on different filesystems")
+	// ErrUnsupportedFS: the filesystem lacks what the layout needs.
+	ErrUnsupportedFS = errors.New("filesystem not supported by this layout")
 )
 
 // Classify maps err to its Kind.
@@ -52,7 +54,7 @@ func Classify(err error) Kind {
 		return KindRejected
 	case errors.Is(err, source.ErrUnverified), errors.Is(err, source.ErrBadData), errors.Is(err, source.ErrTruncated):
 		return KindVerify
-	case errors.Is(err, ErrNoSpace), errors.Is(err, ErrCrossFS), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EACCES),
+	case errors.Is(err, ErrNoSpace), errors.Is(err, ErrCrossFS), errors.Is(err, ErrUnsupportedFS), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EACCES),
 		errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EIO), errors.Is(err, syscall.EPERM):
 		return KindLocal
 	case errors.Is(err, source.ErrNotFound), errors.Is(err, source.ErrRateLimit), errors.Is(err, source.ErrAuth),

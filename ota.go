@@ -25,6 +25,7 @@ import (
 	"github.com/otafleet/ota/internal/fsx"
 	"github.com/otafleet/ota/internal/plan"
 	"github.com/otafleet/ota/internal/source"
+	"github.com/otafleet/ota/internal/source/previous"
 	"github.com/otafleet/ota/internal/state"
 )
 
@@ -130,8 +131,9 @@ type UpdateResult struct {
 
 // Status is what is installed.
 type Status struct {
-	Current *Version `json:"current"`
-	Pending bool     `json:"pending"`
+	Current  *Version `json:"current"`
+	Previous *Version `json:"previous"`
+	Pending  bool     `json:"pending"`
 	// PendingTo is the version an interrupted update was going to.
 	PendingTo *Version `json:"pending_to,omitempty"`
 	Errors    []string `json:"errors,omitempty"`
@@ -141,6 +143,14 @@ type Status struct {
 // pending. It is read-only: it does not recover (every other call does).
 func (u *Updater) Status(ctx context.Context) (*Status, error) {
 	s := &Status{Current: state.ReadVersion(u.fs, u.dirs.Target), Errors: state.ReadErrors(u.fs, u.dirs.Target)}
+	if u.releasesMode() {
+		l := u.layout()
+		s.Current, s.Previous = u.releaseVersion(l.Current()), u.releaseVersion(l.Previous())
+		return s, nil
+	}
+	if p := state.ReadPrevious(u.fs, u.dirs.State); p != nil {
+		s.Previous = p.Version
+	}
 	j, err := apply.ReadJournal(u.fs, u.dirs)
 	if err != nil {
 		return s, err
@@ -164,6 +174,14 @@ func (u *Updater) Recover(ctx context.Context) (string, error) {
 }
 
 func (u *Updater) recover() (string, error) {
+	if u.releasesMode() {
+		// The current symlink is the commit point; version.json follows it,
+		// and unfinished release builds are dropped.
+		if err := u.syncReleaseVersion(); err != nil {
+			return "", fmt.Errorf("recover: %w", err)
+		}
+		return "", nil
+	}
 	out, j, err := apply.Recover(u.fs, u.dirs)
 	if err != nil {
 		return string(out), err
@@ -201,17 +219,24 @@ func (u *Updater) Check(ctx context.Context) (*CheckResult, error) {
 }
 
 func (u *Updater) check(ctx context.Context) (*CheckResult, error) {
+	if u.releasesMode() {
+		return u.checkReleases(ctx, u.src, u.cfg.Force)
+	}
+	return u.checkFrom(ctx, u.src, u.cfg.Force)
+}
+
+func (u *Updater) checkFrom(ctx context.Context, src source.Source, force bool) (*CheckResult, error) {
 	defer u.saveCache()
-	t, err := u.src.Resolve(ctx)
+	t, err := src.Resolve(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("resolve target: %w", err)
 	}
 	cur := state.ReadVersion(u.fs, u.dirs.Target)
 	r := &CheckResult{Current: cur, Target: t.Version, target: t, Add: []string{}, Modify: []string{}, Delete: []string{}}
-	if cur != nil && cur.Commit == t.Commit && (t.Number == 0 || t.Number == cur.Number) && !u.cfg.Force {
+	if cur != nil && cur.Commit == t.Commit && (t.Number == 0 || t.Number == cur.Number) && !force {
 		return r, nil
 	}
-	tree, err := u.src.Tree(ctx, t)
+	tree, err := src.Tree(ctx, t)
 	if err != nil {
 		return nil, fmt.Errorf("list files of %s: %w", state.Format(&t.Version), err)
 	}
@@ -275,11 +300,45 @@ func (u *Updater) Update(ctx context.Context) (res *UpdateResult, err error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := u.check(ctx)
+	if u.releasesMode() {
+		res, err = u.updateReleases(ctx, u.src, u.cfg.Force)
+	} else {
+		res, err = u.updateFrom(ctx, u.src, u.cfg.Force)
+	}
+	if res != nil {
+		res.Recovered = rec
+	}
+	return res, err
+}
+
+// Rollback returns to the version installed before the current one. In the
+// in-place layout it is a journaled re-apply of the previous version's files,
+// kept in the object store by the last update: no download.
+func (u *Updater) Rollback(ctx context.Context) (res *UpdateResult, err error) {
+	unlock, err := lock(u.dirs.State)
 	if err != nil {
 		return nil, err
 	}
-	res = &UpdateResult{Current: r.Target, Previous: r.Current, Recovered: rec}
+	defer unlock()
+	if _, err := u.recover(); err != nil {
+		return nil, err
+	}
+	if u.releasesMode() {
+		return u.rollbackReleases()
+	}
+	src, err := previous.New(u.fs, u.dirs.State, u.dirs.Objects())
+	if err != nil {
+		return nil, err
+	}
+	return u.updateFrom(ctx, src, true)
+}
+
+func (u *Updater) updateFrom(ctx context.Context, src source.Source, force bool) (res *UpdateResult, err error) {
+	r, err := u.checkFrom(ctx, src, force)
+	if err != nil {
+		return nil, err
+	}
+	res = &UpdateResult{Current: r.Target, Previous: r.Current}
 	if !r.UpdateAvailable {
 		res.Current = *r.Current
 		return res, nil
@@ -293,7 +352,7 @@ func (u *Updater) Update(ctx context.Context) (res *UpdateResult, err error) {
 		u.prog.Start(len(need), p.DownloadBytes())
 	}
 	st, err := fetch.Run(ctx, fetch.Options{
-		FS: u.fs, Source: u.src, Target: r.target, TargetDir: u.dirs.Target, StageDir: u.dirs.Stage,
+		FS: u.fs, Source: src, Target: r.target, TargetDir: u.dirs.Target, StageDir: u.dirs.Stage,
 		Parallel: u.cfg.Parallel, BufSize: u.cfg.Chunk * 32, Patch: u.patchIfEnabled(), Progress: u.prog, Logger: u.log,
 	}, need)
 	if u.prog != nil {

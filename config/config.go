@@ -64,6 +64,11 @@ type Config struct {
 	Parallel           int     `json:"parallel_downloads"`
 	EnableDeltaUpdates bool    `json:"enable_delta_updates"`
 
+	// Layout: "inplace" (default: files live in target_dir, as in the
+	// original) or "releases" (immutable release folders, current symlink).
+	Layout       string `json:"layout"`
+	KeepReleases int    `json:"keep_releases"`
+
 	Force bool `json:"force"`
 	Debug bool `json:"debug"`
 
@@ -101,6 +106,8 @@ func Default() Config {
 		MaxTreeSizeKB:  16384,
 		MaxTreeFiles:   100000,
 		Parallel:       4,
+		Layout:         "inplace",
+		KeepReleases:   3,
 	}
 }
 
@@ -278,6 +285,12 @@ func (c *Config) validate() []string {
 	case "http", "dir":
 	default:
 		bad("source", `expected "github", "http" or "dir", got %q`, c.Source)
+	}
+	if c.Layout != "inplace" && c.Layout != "releases" {
+		bad("layout", `expected "inplace" or "releases", got %q`, c.Layout)
+	}
+	if c.KeepReleases < 2 {
+		bad("keep_releases", "expected at least 2 (the current and the previous release), got %d", c.KeepReleases)
 	}
 	if c.Channel != "stable" && c.Channel != "developer" {
 		bad("channel", `expected "stable" (latest release) or "developer" (branch tip), got %q`, c.Channel)

@@ -44,6 +44,10 @@ type Dirs struct {
 	Target, Stage, Backup, State string
 }
 
+// Objects is the content-addressed store of the previous version's displaced
+// files: Objects/<git blob sha1>.
+func (d Dirs) Objects() string { return path.Join(d.State, "objects") }
+
 // Op kinds.
 const (
 	Put    = "put"    // install the staged file at Path
@@ -67,6 +71,10 @@ type Journal struct {
 	RemoveDirs []string        `json:"remove_dirs,omitempty"` // folders replaced by files, removed after deletes
 	PruneDirs  []string        `json:"prune_dirs,omitempty"`  // removed after commit when empty, deepest first
 	Index      state.Index     `json:"index"`                 // the index of the new version
+	// Prev is the index of the version being replaced. After the commit the
+	// files it lists that the update displaced are kept in the object store,
+	// so `ota rollback` can re-apply it without a download.
+	Prev state.Index `json:"prev"`
 }
 
 // ReadJournal returns the pending journal, or nil when there is none.
@@ -316,7 +324,57 @@ func finish(fsys fsx.FS, d Dirs, j *Journal) error {
 	if err := syncs.sync(fsys); err != nil {
 		return fmt.Errorf("finish: sync: %w", err)
 	}
+	if err := keepPrevious(fsys, d, j); err != nil {
+		return fmt.Errorf("finish: keep the previous version for rollback: %w", err)
+	}
 	return cleanup(fsys, d)
+}
+
+// keepPrevious records the previous version and moves the backups of the
+// files this update displaced into the object store, dropping objects no
+// longer needed. Idempotent.
+func keepPrevious(fsys fsx.FS, d Dirs, j *Journal) error {
+	if j.From == nil || len(j.Prev.Files) == 0 {
+		return nil
+	}
+	prev := j.Prev
+	prev.Version = j.From
+	if err := state.WritePrevious(fsys, d.State, prev); err != nil {
+		return err
+	}
+	obj := d.Objects()
+	if _, err := fsx.MkdirAll(fsys, obj, 0o755); err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	for _, st := range prev.Files {
+		keep[st.SHA1] = true
+	}
+	for _, op := range j.Ops {
+		st, ok := j.Prev.Files[op.Path]
+		if !op.HadOld || !ok {
+			continue
+		}
+		bak := path.Join(d.Backup, op.Path)
+		if _, err := fsys.Lstat(bak); err != nil {
+			continue
+		}
+		if err := fsys.Rename(bak, path.Join(obj, st.SHA1)); err != nil {
+			return err
+		}
+	}
+	ents, err := fsys.ReadDir(obj)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !keep[e.Name()] {
+			if err := fsys.Remove(path.Join(obj, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return fsys.SyncDir(obj)
 }
 
 // cleanup drops backups, then the journal (last: it is what makes recovery run).

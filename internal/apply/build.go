@@ -14,7 +14,7 @@ import (
 // FromPlan builds the journal for p. old is the current index (its stat
 // cache is carried over for unchanged files).
 func FromPlan(fsys fsx.FS, d Dirs, p *plan.Plan, old state.Index, from *source.Version, to source.Version) *Journal {
-	j := &Journal{From: from, To: to, Index: state.Index{Version: &to, Files: map[string]state.FileState{}}}
+	j := &Journal{From: from, To: to, Index: state.Index{Version: &to, Files: map[string]state.FileState{}}, Prev: old}
 	inTreeDir := map[string]bool{}
 	for _, e := range p.Tree {
 		st := state.FileState{SHA1: e.BlobSHA1, Mode: e.Mode, Size: e.Size}

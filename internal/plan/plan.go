@@ -75,6 +75,9 @@ type Input struct {
 	Filter         pathx.Filter
 	Reserved       []string // names/prefixes inside target_dir the agent owns
 	DeletePatterns []string
+	// CompareOnly means the tree is built in a new folder and TargetDir is
+	// only compared against (releases layout): no file/folder conflicts.
+	CompareOnly bool
 }
 
 // Make builds the plan.
@@ -147,7 +150,7 @@ func Make(in Input) (*Plan, error) {
 	for i := range p.Tree {
 		e := &p.Tree[i]
 		// A parent on disk that is a file must itself be deleted first.
-		for d := path.Dir(e.Path); d != "."; d = path.Dir(d) {
+		for d := path.Dir(e.Path); d != "." && !in.CompareOnly; d = path.Dir(d) {
 			fi, err := in.FS.Lstat(path.Join(in.TargetDir, d))
 			if err == nil && !fi.IsDir() && !deleting[d] {
 				return nil, fmt.Errorf("%q is a file on the device but a folder in the target (needed for %s): move it away, or add it to ignore", d, e.Path)
@@ -159,6 +162,8 @@ func Make(in Input) (*Plan, error) {
 		}
 		switch {
 		case l == nil:
+			p.Add = append(p.Add, Change{Path: e.Path, Entry: e})
+		case l.Dir && in.CompareOnly:
 			p.Add = append(p.Add, Change{Path: e.Path, Entry: e})
 		case l.Dir:
 			if err := emptiedByDeletes(in.FS, in.TargetDir, e.Path, deleting); err != nil {

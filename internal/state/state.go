@@ -32,6 +32,7 @@ const (
 	ErrorFile     = "ota_error.json"
 	IndexFile     = "installed.json"
 	HTTPCacheFile = "http-cache.json"
+	PreviousFile  = "previous.json"
 )
 
 // ReadVersion returns the installed version, or nil when none is recorded
@@ -108,6 +109,29 @@ func WriteIndex(fsys fsx.FS, stateDir string, idx Index) error {
 		return err
 	}
 	return fsx.WriteFileAtomic(fsys, path.Join(stateDir, IndexFile), b, 0o644)
+}
+
+// ReadPrevious returns the index of the version before the installed one, or
+// nil when none is kept.
+func ReadPrevious(fsys fsx.FS, stateDir string) *Index {
+	b, err := fsx.ReadFile(fsys, path.Join(stateDir, PreviousFile))
+	if err != nil {
+		return nil
+	}
+	var idx Index
+	if json.Unmarshal(b, &idx) != nil || idx.Version == nil || idx.Files == nil {
+		return nil
+	}
+	return &idx
+}
+
+// WritePrevious durably records the previous version's index.
+func WritePrevious(fsys fsx.FS, stateDir string, idx Index) error {
+	b, err := json.Marshal(idx)
+	if err != nil {
+		return err
+	}
+	return fsx.WriteFileAtomic(fsys, path.Join(stateDir, PreviousFile), b, 0o644)
 }
 
 // Stamp fills the stat-cache fields of st from fi.

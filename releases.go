@@ -1,0 +1,214 @@
+package ota
+
+import (
+	"context"
+	"fmt"
+	"path"
+
+	"github.com/otafleet/ota/internal/fetch"
+	"github.com/otafleet/ota/internal/fsx"
+	"github.com/otafleet/ota/internal/plan"
+	"github.com/otafleet/ota/internal/releases"
+	"github.com/otafleet/ota/internal/source"
+	"github.com/otafleet/ota/internal/state"
+)
+
+func (u *Updater) layout() releases.Layout {
+	return releases.Layout{FS: u.fs, Target: u.dirs.Target, Store: path.Join(u.dirs.State, "store")}
+}
+
+func (u *Updater) releasesMode() bool { return u.cfg.Layout == "releases" }
+
+// releaseVersion returns the version of a release folder, or nil.
+func (u *Updater) releaseVersion(commit string) *Version {
+	if commit == "" {
+		return nil
+	}
+	if m, err := u.layout().ReadMeta(commit); err == nil {
+		v := m.Version
+		return &v
+	}
+	return &Version{Commit: commit}
+}
+
+// syncReleaseVersion makes version.json name what current points to (the
+// symlink is the commit point; version.json follows it for compatibility).
+func (u *Updater) syncReleaseVersion() error {
+	cur := u.releaseVersion(u.layout().Current())
+	if cur == nil {
+		return nil
+	}
+	if v := state.ReadVersion(u.fs, u.dirs.Target); v == nil || *v != *cur {
+		return state.WriteVersion(u.fs, u.dirs.Target, *cur)
+	}
+	return nil
+}
+
+func (u *Updater) checkReleases(ctx context.Context, src source.Source, force bool) (*CheckResult, error) {
+	defer u.saveCache()
+	t, err := src.Resolve(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("resolve target: %w", err)
+	}
+	l := u.layout()
+	curCommit := l.Current()
+	cur := u.releaseVersion(curCommit)
+	r := &CheckResult{Current: cur, Target: t.Version, target: t, Add: []string{}, Modify: []string{}, Delete: []string{}}
+	if cur != nil && cur.Commit == t.Commit && (t.Number == 0 || t.Number == cur.Number) && !force {
+		return r, nil
+	}
+	tree, err := src.Tree(ctx, t)
+	if err != nil {
+		return nil, fmt.Errorf("list files of %s: %w", state.Format(&t.Version), err)
+	}
+	base := path.Join(u.dirs.Target, releases.ReleasesDir, "none")
+	if curCommit != "" {
+		base = path.Join(u.dirs.Target, releases.ReleasesDir, curCommit)
+	}
+	p, err := plan.Make(plan.Input{FS: u.fs, TargetDir: base, Tree: tree, Index: state.Index{}, Filter: u.cfg.Filter(), CompareOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("plan update to %s: %w", state.Format(&t.Version), err)
+	}
+	// Deletes need no work here: the new release simply lacks the file.
+	p.Delete = nil
+	r.plan = p
+	for _, c := range p.Add {
+		r.Add = append(r.Add, c.Path)
+	}
+	for _, c := range p.Modify {
+		r.Modify = append(r.Modify, c.Path)
+	}
+	if cur != nil {
+		in := map[string]bool{}
+		for _, e := range p.Tree {
+			in[e.Path] = true
+		}
+		if m, err := l.ReadMeta(curCommit); err == nil {
+			for _, e := range m.Files {
+				if !in[e.Path] {
+					r.Delete = append(r.Delete, e.Path)
+				}
+			}
+		}
+	}
+	for _, c := range append(append([]plan.Change{}, p.Add...), p.Modify...) {
+		if !l.HasObject(*c.Entry) {
+			r.DownloadBytes += c.Entry.Size
+		}
+	}
+	r.UpdateAvailable = cur == nil || cur.Commit != t.Commit || cur.Ref != t.Ref || cur.Number != t.Number || force
+	return r, nil
+}
+
+func (u *Updater) updateReleases(ctx context.Context, src source.Source, force bool) (*UpdateResult, error) {
+	r, err := u.checkReleases(ctx, src, force)
+	if err != nil {
+		return nil, err
+	}
+	res := &UpdateResult{Current: r.Target, Previous: r.Current}
+	if !r.UpdateAvailable {
+		res.Current = *r.Current
+		return res, u.syncReleaseVersion()
+	}
+	l := u.layout()
+	if err := releases.Probe(u.fs, u.dirs.State); err != nil {
+		return res, fmt.Errorf("%w: %w", ErrUnsupportedFS, err)
+	}
+	if err := u.preflight(r.plan); err != nil {
+		return res, err
+	}
+	p := r.plan
+	var need []plan.Change
+	for _, c := range append(append([]plan.Change{}, p.Add...), p.Modify...) {
+		if !l.HasObject(*c.Entry) {
+			need = append(need, c)
+		}
+	}
+	if u.prog != nil {
+		u.prog.Start(len(need), r.DownloadBytes)
+	}
+	st, err := fetch.Run(ctx, fetch.Options{
+		FS: u.fs, Source: src, Target: r.target, TargetDir: u.releaseDir(r.Current), StageDir: u.dirs.Stage,
+		Parallel: u.cfg.Parallel, BufSize: u.cfg.Chunk * 32, Patch: u.patchIfEnabled(), Progress: u.prog, Logger: u.log,
+	}, need)
+	if u.prog != nil {
+		u.prog.Finish()
+	}
+	res.FilesDownloaded, res.BytesDownloaded, res.DeltasApplied = st.Files, st.Bytes, st.Deltas
+	if err != nil {
+		return res, err
+	}
+	for _, c := range need {
+		if err := l.AddObject(path.Join(u.dirs.Stage, c.Path), *c.Entry); err != nil {
+			return res, fmt.Errorf("store %s: %w", c.Path, err)
+		}
+	}
+	// Unchanged files whose object is gone (a pruned store) come from the
+	// current release.
+	for _, e := range p.Tree {
+		if !l.HasObject(e) {
+			if err := u.storeFromRelease(l, r.Current, e); err != nil {
+				return res, err
+			}
+		}
+	}
+	if err := l.Build(releases.Meta{Version: r.Target, Files: p.Tree}); err != nil {
+		return res, fmt.Errorf("build release %s: %w", state.Format(&r.Target), err)
+	}
+	if err := l.Activate(r.Target.Commit); err != nil {
+		return res, err
+	}
+	res.Updated = true
+	res.Added, res.Modified, res.Deleted = len(p.Add), len(p.Modify), len(r.Delete)
+	if err := u.syncReleaseVersion(); err != nil {
+		u.log.Warn("could not write version.json (current is already switched)", "err", err)
+	}
+	if err := l.GC(u.cfg.KeepReleases); err != nil {
+		u.log.Warn("could not remove old releases", "err", err)
+	}
+	_ = fsx.RemoveAll(u.fs, u.dirs.Stage)
+	_ = state.ClearErrors(u.fs, u.dirs.Target)
+	return res, nil
+}
+
+func (u *Updater) releaseDir(v *Version) string {
+	if v == nil {
+		return path.Join(u.dirs.Target, releases.ReleasesDir, "none")
+	}
+	return path.Join(u.dirs.Target, releases.ReleasesDir, v.Commit)
+}
+
+func (u *Updater) storeFromRelease(l releases.Layout, cur *Version, e source.Entry) error {
+	if cur == nil {
+		return fmt.Errorf("store %s: content missing", e.Path)
+	}
+	from := path.Join(u.releaseDir(cur), e.Path)
+	staged := path.Join(u.dirs.Stage, e.Path)
+	if _, err := fsx.MkdirAll(u.fs, path.Dir(staged), 0o755); err != nil {
+		return err
+	}
+	if e.Mode == source.ModeSymlink {
+		t, err := u.fs.Readlink(from)
+		if err != nil {
+			return err
+		}
+		if err := u.fs.Symlink(t, staged); err != nil {
+			return err
+		}
+	} else if err := u.fs.Link(from, staged); err != nil {
+		return fmt.Errorf("store %s: %w", e.Path, err)
+	}
+	return l.AddObject(staged, e)
+}
+
+// rollbackReleases switches current back to previous: one rename.
+func (u *Updater) rollbackReleases() (*UpdateResult, error) {
+	from, to, err := u.layout().Rollback()
+	if err != nil {
+		return nil, err
+	}
+	if err := u.syncReleaseVersion(); err != nil {
+		return nil, err
+	}
+	return &UpdateResult{Updated: true, Current: *u.releaseVersion(to), Previous: u.releaseVersion(from)}, nil
+}
