@@ -29,7 +29,7 @@ func (g *Global) agentFor(withProgress bool, lvl slog.Level) (*agent.Agent, erro
 		lvl = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(g.IO.Err, &slog.HandlerOptions{Level: lvl}))
-	o := ota.Options{Logger: log}
+	o := ota.Options{Logger: log, Source: g.source}
 	if withProgress && g.showProgress() {
 		o.Progress = newBar(g.IO.Err)
 	}

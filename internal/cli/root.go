@@ -16,6 +16,7 @@ import (
 
 	"github.com/otafleet/ota"
 	"github.com/otafleet/ota/config"
+	"github.com/otafleet/ota/internal/source"
 )
 
 // Global holds the flags every command shares.
@@ -25,6 +26,8 @@ type Global struct {
 	Debug      bool
 	Progress   string // auto, always, never
 	IO         *IOStreams
+	// source, when set (tests), replaces the configured transport.
+	source source.Source
 }
 
 // usageError marks command-line mistakes (exit code 2).
@@ -32,7 +35,11 @@ type usageError struct{ error }
 
 // Main runs the CLI and returns the process exit code.
 func Main(ctx context.Context, args []string, io *IOStreams) int {
-	g := &Global{IO: io}
+	return run(ctx, &Global{IO: io}, args)
+}
+
+func run(ctx context.Context, g *Global, args []string) int {
+	io := g.IO
 	root := newRoot(g)
 	root.SetArgs(args)
 	root.SetIn(io.In)
