@@ -242,6 +242,11 @@ func (a *Agent) Recover(ctx context.Context) (string, error) {
 // Update is one full run: recover a pending trial, check, evaluate, and when
 // eligible update under a trial. A held-back update is not an error.
 func (a *Agent) Update(ctx context.Context, ignoreSchedule bool) (*UpdateReport, error) {
+	unlock, err := a.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	rec, err := a.Recover(ctx)
 	if err != nil {
 		return &UpdateReport{UpdateResult: &ota.UpdateResult{}, Reverted: rec == "reverted", TrialRecovered: rec}, err
@@ -351,7 +356,8 @@ func (a *Agent) Status(ctx context.Context) (*StatusReport, error) {
 	return rep, nil
 }
 
-// Confirm is `ota confirm`.
+// Confirm is `ota confirm`. It does not take the agent lock: the
+// application confirms while `ota update` waits for its health check.
 func (a *Agent) Confirm() (*trial.Record, error) { return a.Guard().Confirm() }
 
 // newRand seeds jitter from the device id so a fleet spreads out even when

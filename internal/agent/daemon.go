@@ -34,6 +34,13 @@ type DaemonOptions struct {
 // Daemon runs the agent until ctx ends or SIGTERM/SIGINT arrives.
 func (a *Agent) Daemon(ctx context.Context, o DaemonOptions) error {
 	log := a.log()
+	// The daemon holds the agent lock for its lifetime: a manual `ota
+	// update` meanwhile fails with "busy" (use SIGUSR1 to check now).
+	unlock, err := a.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	marker := path.Join(a.StateDir, RunningMarker)
 	if _, err := a.FS.Stat(marker); err == nil {
 		log.Warn("the previous agent run did not stop cleanly; recording a crash")

@@ -136,7 +136,12 @@ func (g Guard) After(ctx context.Context, tr Transition) error {
 	}
 	if g.ConfirmTimeout > 0 {
 		now := g.now()
-		if _, err := g.Store.Extend(now.Add(g.ConfirmTimeout)); err != nil {
+		_, err := g.Store.Extend(now.Add(g.ConfirmTimeout))
+		if errors.Is(err, trial.ErrNoTrial) { // `ota confirm` ran during the checks
+			g.log().Info("release confirmed by the application", "release", describe(tr.To))
+			return nil
+		}
+		if err != nil {
 			return fmt.Errorf("keep %s on trial until confirmation: %w", describe(tr.To), err)
 		}
 		g.log().Info("release on trial until `ota confirm`", "release", describe(tr.To), "deadline", now.Add(g.ConfirmTimeout))
