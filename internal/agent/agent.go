@@ -302,7 +302,7 @@ func (a *Agent) Apply(ctx context.Context, rep *CheckReport) (*UpdateReport, err
 		// A newer release was published between check and update: the
 		// trial is about what was installed.
 		tr.To = res.Current
-		if _, err := g.Store.Begin(a.now(), tr.To, tr.From, a.now().Add(time.Hour)); err != nil {
+		if err := g.Retarget(tr); err != nil {
 			return out, err
 		}
 	}

@@ -114,6 +114,17 @@ func (g Guard) Before(ctx context.Context, tr Transition) error {
 	return nil
 }
 
+// Retarget rewrites the trial record when the Updater installed another
+// release than the one Before was told about (a newer one was published
+// between check and update).
+func (g Guard) Retarget(tr Transition) error {
+	now := g.now()
+	if _, err := g.Store.Begin(now, tr.To, tr.From, g.deadline(now)); err != nil {
+		return fmt.Errorf("record the trial of %s: %w", describe(tr.To), err)
+	}
+	return nil
+}
+
 // Abort removes the trial record after an activation that failed and was
 // rolled back by the apply step itself (the release is not blamed: the
 // failure was local).
