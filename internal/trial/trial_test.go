@@ -93,7 +93,7 @@ func TestErrorLogAndStatus(t *testing.T) {
 		t.Errorf("errors = %q", errs)
 	}
 	s.ErrorLimit = 1000
-	for range 100 {
+	for range 25 { // 75 kB offered, 64 KiB kept
 		s.AppendError(t0, strings.Repeat("x", 3000))
 	}
 	b, _ := os.ReadFile(s.path(ErrorFile))
