@@ -37,6 +37,7 @@ func TestSettingsDecode(t *testing.T) {
 		`{"power_source": "wind"}`,
 		`{"update_window_tz": "Mars/Olympus"}`,
 		`{"check_interval": "soon"}`,
+		`{"check_interval": "-5m"}`,
 	} {
 		var s Settings
 		err := json.Unmarshal([]byte(bad), &s)

@@ -101,11 +101,11 @@ func intp(v int) *int { return &v }
 // original's 3600 s, but never above check_interval: a user who sets
 // check_interval = "5m" gets 5-minute checks, not a silent 1-hour floor.
 func (s Settings) WithDefaults() Settings {
-	if s.CheckInterval <= 0 {
+	if s.CheckInterval == 0 {
 		s.CheckInterval = Duration(schedule.DefaultCheckInterval)
 	}
 	if s.MinUpdateIntervalSec == nil {
-		s.MinUpdateIntervalSec = intp(int(min(schedule.DefaultMinInterval, time.Duration(s.CheckInterval)) / time.Second))
+		s.MinUpdateIntervalSec = intp(int(max(0, min(schedule.DefaultMinInterval, time.Duration(s.CheckInterval))) / time.Second))
 	}
 	if s.RolloutPercent == nil {
 		p := DefaultRolloutPercent
@@ -128,6 +128,9 @@ func (s Settings) WithDefaults() Settings {
 
 // Validate reports mistakes by key name. Call it on WithDefaults' result.
 func (s Settings) Validate() error {
+	if time.Duration(s.CheckInterval) < time.Second {
+		return fmt.Errorf("check_interval = %v: must be at least 1s (for example \"1h\")", time.Duration(s.CheckInterval))
+	}
 	if (s.UpdateWindowStartHour == nil) != (s.UpdateWindowEndHour == nil) {
 		return fmt.Errorf("update_window_start_hour and update_window_end_hour must be set together (or both omitted for no window)")
 	}
