@@ -93,6 +93,15 @@ func New(cfg config.Config, o Options) (*Updater, error) {
 	return u, nil
 }
 
+// lock serialises ota processes on one target folder. An in-memory test
+// filesystem has no other process to exclude.
+func (u *Updater) lock() (func(), error) {
+	if _, ok := u.fs.(fsx.OS); !ok {
+		return func() {}, nil
+	}
+	return lock(u.dirs.State)
+}
+
 // Config returns the configuration the Updater was built with.
 func (u *Updater) Config() config.Config { return u.cfg }
 
@@ -165,7 +174,7 @@ func (u *Updater) Status(ctx context.Context) (*Status, error) {
 
 // Recover finishes or undoes an interrupted update.
 func (u *Updater) Recover(ctx context.Context) (string, error) {
-	unlock, err := lock(u.dirs.State)
+	unlock, err := u.lock()
 	if err != nil {
 		return "", err
 	}
@@ -202,7 +211,7 @@ func (u *Updater) recover() (string, error) {
 // Check resolves the target and plans the update without changing the
 // application files.
 func (u *Updater) Check(ctx context.Context) (*CheckResult, error) {
-	unlock, err := lock(u.dirs.State)
+	unlock, err := u.lock()
 	if err != nil {
 		return nil, err
 	}
@@ -284,7 +293,7 @@ func (u *Updater) saveCache() {
 
 // Update brings the target folder to the target version.
 func (u *Updater) Update(ctx context.Context) (res *UpdateResult, err error) {
-	unlock, err := lock(u.dirs.State)
+	unlock, err := u.lock()
 	if err != nil {
 		return nil, err
 	}
@@ -315,7 +324,7 @@ func (u *Updater) Update(ctx context.Context) (res *UpdateResult, err error) {
 // in-place layout it is a journaled re-apply of the previous version's files,
 // kept in the object store by the last update: no download.
 func (u *Updater) Rollback(ctx context.Context) (res *UpdateResult, err error) {
-	unlock, err := lock(u.dirs.State)
+	unlock, err := u.lock()
 	if err != nil {
 		return nil, err
 	}

@@ -111,6 +111,9 @@ func (u *Updater) updateReleases(ctx context.Context, src source.Source, force b
 		return res, u.syncReleaseVersion()
 	}
 	l := u.layout()
+	if _, err := fsx.MkdirAll(u.fs, u.dirs.State, 0o755); err != nil {
+		return res, fmt.Errorf("create state folder: %w", err)
+	}
 	if err := releases.Probe(u.fs, u.dirs.State); err != nil {
 		return res, fmt.Errorf("%w: %w", ErrUnsupportedFS, err)
 	}

@@ -161,19 +161,23 @@ func activate(fsys fsx.FS, d Dirs, j *Journal) error {
 		}
 		syncs.add(path.Dir(tgt))
 	}
+	// A folder's entries must be durably gone before the folder goes.
+	if err := syncs.sync(fsys); err != nil {
+		return fmt.Errorf("sync deletes: %w", err)
+	}
 	for _, dir := range j.RemoveDirs {
-		full := path.Join(d.Target, dir)
-		if err := fsys.Remove(full); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := removeDirDurably(fsys, path.Join(d.Target, dir)); err != nil {
 			return fmt.Errorf("remove folder %s (to put a file there): %w", dir, err)
 		}
-		syncs.add(path.Dir(full))
 	}
 	for _, dir := range j.MakeDirs {
 		full := path.Join(d.Target, dir)
 		if err := fsys.Mkdir(full, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("create folder %s: %w", dir, err)
 		}
-		syncs.add(path.Dir(full))
+		if err := fsys.SyncDir(path.Dir(full)); err != nil {
+			return fmt.Errorf("create folder %s: %w", dir, err)
+		}
 	}
 	for _, op := range j.Ops {
 		if op.Kind != Put {
@@ -213,14 +217,18 @@ func rollback(fsys fsx.FS, d Dirs, j *Journal) error {
 			syncs.add(path.Dir(tgt))
 		}
 	}
-	// 2. Remove folders the update created, if empty.
+	if err := syncs.sync(fsys); err != nil {
+		errs = append(errs, fmt.Errorf("sync removed files: %w", err))
+	}
+	// 2. Remove folders the update created, if empty. Only a folder: a
+	// file of the old version may sit where the new version wanted one.
 	for i := len(j.MakeDirs) - 1; i >= 0; i-- {
 		full := path.Join(d.Target, j.MakeDirs[i])
-		// Only a folder: a file of the old version may sit where the new
-		// version wanted a folder.
 		if fi, err := fsys.Lstat(full); err == nil && fi.IsDir() {
-			if err := fsys.Remove(full); err == nil {
-				syncs.add(path.Dir(full))
+			if ents, err := fsys.ReadDir(full); err == nil && len(ents) == 0 {
+				if err := removeDirDurably(fsys, full); err != nil {
+					errs = append(errs, fmt.Errorf("remove new folder %s: %w", j.MakeDirs[i], err))
+				}
 			}
 		}
 	}
@@ -268,19 +276,23 @@ func finish(fsys fsx.FS, d Dirs, j *Journal) error {
 			}
 		}
 	}
+	if err := syncs.sync(fsys); err != nil {
+		return fmt.Errorf("finish: sync: %w", err)
+	}
 	for _, dir := range j.RemoveDirs {
 		full := path.Join(d.Target, dir)
 		if fi, err := fsys.Lstat(full); err == nil && fi.IsDir() {
-			if err := fsys.Remove(full); err != nil {
+			if err := removeDirDurably(fsys, full); err != nil {
 				return fmt.Errorf("finish: remove folder %s: %w", dir, err)
 			}
-			syncs.add(path.Dir(full))
 		}
 	}
 	for _, dir := range j.MakeDirs {
 		full := path.Join(d.Target, dir)
 		if err := fsys.Mkdir(full, 0o755); err == nil {
-			syncs.add(path.Dir(full))
+			if err := fsys.SyncDir(path.Dir(full)); err != nil {
+				return fmt.Errorf("finish: create folder %s: %w", dir, err)
+			}
 		}
 	}
 	for _, op := range j.Ops {
@@ -316,13 +328,12 @@ func finish(fsys fsx.FS, d Dirs, j *Journal) error {
 	for _, dir := range j.PruneDirs {
 		full := path.Join(d.Target, dir)
 		if fi, err := fsys.Lstat(full); err == nil && fi.IsDir() {
-			if err := fsys.Remove(full); err == nil {
-				syncs.add(path.Dir(full))
+			if ents, err := fsys.ReadDir(full); err == nil && len(ents) == 0 {
+				if err := removeDirDurably(fsys, full); err != nil {
+					return fmt.Errorf("finish: prune folder %s: %w", dir, err)
+				}
 			}
 		}
-	}
-	if err := syncs.sync(fsys); err != nil {
-		return fmt.Errorf("finish: sync: %w", err)
 	}
 	if err := keepPrevious(fsys, d, j); err != nil {
 		return fmt.Errorf("finish: keep the previous version for rollback: %w", err)
@@ -430,6 +441,18 @@ func Recover(fsys fsx.FS, d Dirs) (Outcome, *Journal, error) {
 		return RolledBack, j, fmt.Errorf("restore %s after an interrupted update (backups kept in %s): %w", state.Format(j.From), d.Backup, err)
 	}
 	return RolledBack, j, nil
+}
+
+// removeDirDurably removes an empty folder and fsyncs its parent, so that a
+// later removal of the parent is never durable before this one.
+func removeDirDurably(fsys fsx.FS, dir string) error {
+	if err := fsys.Remove(dir); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return fsys.SyncDir(path.Dir(dir))
 }
 
 func exists(fsys fsx.FS, p string) bool {
