@@ -230,3 +230,8 @@ func (c Config) MayCheck(now, lastCheck time.Time) (ok bool, wait time.Duration)
 	}
 	return true, 0
 }
+
+// NextWindowOpen is when updates are next allowed by the window and the
+// solar hours (now itself when they are allowed now); ok is false when
+// never.
+func (c Config) NextWindowOpen(now time.Time) (time.Time, bool) { return c.Window.NextOpen(now) }
