@@ -247,7 +247,7 @@ func (a *Agent) Update(ctx context.Context, ignoreSchedule bool) (*UpdateReport,
 		return nil, err
 	}
 	defer unlock()
-	rec, err := a.Recover(ctx)
+	rec, err := a.Recover(context.WithoutCancel(ctx)) // may revert: not interruptible
 	if err != nil {
 		return &UpdateReport{UpdateResult: &ota.UpdateResult{}, Reverted: rec == "reverted", TrialRecovered: rec}, err
 	}

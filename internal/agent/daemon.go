@@ -62,7 +62,8 @@ func (a *Agent) Daemon(ctx context.Context, o DaemonOptions) error {
 		_ = a.FS.SyncDir(a.StateDir)
 	}()
 
-	if rec, err := a.Recover(ctx); err != nil {
+	// Finishing a trial may revert: never interrupted by a stop request.
+	if rec, err := a.Recover(context.WithoutCancel(ctx)); err != nil {
 		log.Error("pending trial", "result", rec, "err", err)
 	} else if rec != "" {
 		log.Info("pending trial finished", "result", rec)
@@ -83,7 +84,7 @@ func (a *Agent) Daemon(ctx context.Context, o DaemonOptions) error {
 	wd, _ := sdnotify.WatchdogInterval(o.Getenv)
 	deps := daemon.Deps{
 		Check: func(ctx context.Context) (daemon.Result, error) {
-			if rev, err := a.Guard().ExpireIfDue(ctx, a.TargetDir); rev {
+			if rev, err := a.Guard().ExpireIfDue(context.WithoutCancel(ctx), a.TargetDir); rev {
 				log.Error("trial expired unconfirmed", "err", err)
 			}
 			r, err := a.U.Check(ctx)
