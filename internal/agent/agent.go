@@ -306,7 +306,9 @@ func (a *Agent) Apply(ctx context.Context, rep *CheckReport) (*UpdateReport, err
 			return out, err
 		}
 	}
-	if err := g.After(ctx, tr); err != nil {
+	// Once activated, the trial runs to confirm or revert even if the
+	// command is interrupted (a cancelled health check would look failed).
+	if err := g.After(context.WithoutCancel(ctx), tr); err != nil {
 		if errors.Is(err, guard.ErrReverted) {
 			out.Reverted = true
 			if st, serr := a.U.Status(ctx); serr == nil && st.Current != nil {
