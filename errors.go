@@ -57,7 +57,7 @@ func Classify(err error) Kind {
 	case errors.Is(err, ErrNoSpace), errors.Is(err, ErrCrossFS), errors.Is(err, ErrUnsupportedFS), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EACCES),
 		errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EIO), errors.Is(err, syscall.EPERM):
 		return KindLocal
-	case errors.Is(err, source.ErrNotFound), errors.Is(err, source.ErrRateLimit), errors.Is(err, source.ErrAuth),
+	case errors.Is(err, source.ErrNotFound), errors.Is(err, source.ErrRateLimit), errors.Is(err, source.ErrServer), errors.Is(err, source.ErrTransfer), errors.Is(err, source.ErrAuth),
 		errors.Is(err, source.ErrTooLarge), errors.Is(err, source.ErrNoRange), errors.As(err, &ne),
 		errors.Is(err, context.DeadlineExceeded):
 		return KindNetwork

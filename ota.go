@@ -18,6 +18,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/otafleet/ota/config"
 	"github.com/otafleet/ota/internal/apply"
@@ -363,6 +364,7 @@ func (u *Updater) updateFrom(ctx context.Context, src source.Source, force bool)
 	st, err := fetch.Run(ctx, fetch.Options{
 		FS: u.fs, Source: src, Target: r.target, TargetDir: u.dirs.Target, StageDir: u.dirs.Stage,
 		Parallel: u.cfg.Parallel, BufSize: u.cfg.Chunk * 32, Patch: u.patchIfEnabled(), Progress: u.prog, Logger: u.log,
+		Attempts: u.cfg.HTTPRetries, Backoff: seconds(u.cfg.BackoffSec), MaxBackoff: seconds(u.cfg.MaxBackoffSec),
 	}, need)
 	if u.prog != nil {
 		u.prog.Finish()
@@ -422,3 +424,5 @@ func (u *Updater) preflight(p *plan.Plan) error {
 func (r *UpdateResult) IsUpToDate() bool { return r != nil && !r.Updated }
 
 var errNoSource = errors.New("no source")
+
+func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }

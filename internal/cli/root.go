@@ -121,7 +121,7 @@ Config: --config FILE (.json, .yaml, .yml or .toml); default $OTA_CONFIG, then
 	pf.BoolVar(&g.Debug, "debug", false, "log every step to stderr")
 	pf.StringVar(&g.Progress, "progress", "auto", "progress bar: auto (on a terminal), always or never")
 	root.AddCommand(newCheckCmd(g), newUpdateCmd(g), newStatusCmd(g), newRecoverCmd(g), newRollbackCmd(g), newVersionCmd(g),
-		newConfirmCmd(g), newDaemonCmd(g))
+		newDemoCmd(g), newConfirmCmd(g), newDaemonCmd(g))
 	return root
 }
 

@@ -18,9 +18,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path"
 	"sync"
+	"time"
 
 	"github.com/otafleet/ota/internal/fsx"
 	"github.com/otafleet/ota/internal/gitobj"
@@ -49,8 +51,13 @@ type Options struct {
 	Parallel  int
 	BufSize   int
 	Patch     Patcher // nil disables deltas
-	Progress  Progress
-	Logger    *slog.Logger
+	// Attempts bounds tries per file when a transfer breaks mid-body; each
+	// retry resumes after the bytes already staged. Backoff is the first
+	// wait, doubled per retry (with full jitter) up to MaxBackoff.
+	Attempts            int
+	Backoff, MaxBackoff time.Duration
+	Progress            Progress
+	Logger              *slog.Logger
 }
 
 // Stats summarise a fetch.
@@ -69,6 +76,9 @@ func Run(ctx context.Context, o Options, changes []plan.Change) (Stats, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Attempts < 1 {
+		o.Attempts = 1
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -230,24 +240,74 @@ func verifyFile(fsys fsx.FS, p string, e *source.Entry) (bool, error) {
 	return v.check() == nil, nil
 }
 
-// download streams e into dst, resuming dst.part when it exists.
+// download streams e into dst, resuming dst.part when it exists (left by
+// an earlier run or an earlier attempt).
 func download(ctx context.Context, o Options, e *source.Entry, dst string) (int64, error) {
 	part := dst + ".part"
 	var received int64
-	for attempt := 0; attempt < 2; attempt++ {
-		n, err := downloadOnce(ctx, o, e, part, attempt == 0)
+	verifyRetried := false
+	for attempt := 1; ; attempt++ {
+		n, err := downloadOnce(ctx, o, e, part, true)
 		received += n
 		if err == nil {
 			return received, commitStaged(o.FS, part, dst, e)
 		}
-		_ = o.FS.Remove(part)
-		// A verification failure after a resume may come from a bad
-		// prefix; try once more from scratch. Anything else is final.
-		if !errors.Is(err, source.ErrUnverified) || attempt == 1 {
+		switch {
+		case errors.Is(err, source.ErrUnverified) && !verifyRetried:
+			// A resumed prefix may have been bad: once more from scratch.
+			_ = o.FS.Remove(part)
+			verifyRetried = true
+			continue
+		case !retryable(err) || attempt >= o.Attempts:
+			if errors.Is(err, source.ErrUnverified) {
+				_ = o.FS.Remove(part)
+			}
+			return received, err
+		}
+		o.Logger.Warn("download interrupted, resuming", "path", e.Path, "attempt", attempt, "err", err)
+		if err := sleep(ctx, backoff(o, attempt)); err != nil {
 			return received, err
 		}
 	}
-	return received, nil
+}
+
+// breakErr marks a transfer that broke mid-body (a dropped connection, a
+// reset, an idle timeout): the only failure worth resuming. Refusals, limits
+// and bad data come back from the source already final, and local write
+// errors are not the network's.
+type breakErr struct{ err error }
+
+func (b *breakErr) Error() string   { return "transfer interrupted: " + b.err.Error() }
+func (b *breakErr) Unwrap() []error { return []error{b.err, source.ErrTransfer} }
+
+func retryable(err error) bool {
+	var b *breakErr
+	return errors.As(err, &b) && !errors.Is(err, source.ErrTooLarge) && !errors.Is(err, context.Canceled)
+}
+
+func backoff(o Options, attempt int) time.Duration {
+	d := o.Backoff << (attempt - 1)
+	if d > o.MaxBackoff || d <= 0 {
+		d = o.MaxBackoff
+	}
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(d) + 1))
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func downloadOnce(ctx context.Context, o Options, e *source.Entry, part string, resume bool) (int64, error) {
@@ -304,7 +364,7 @@ func downloadOnce(ctx context.Context, o Options, e *source.Entry, part string, 
 		if rerr != nil {
 			f.Sync() // keep what we have for a resume
 			f.Close()
-			return n, fmt.Errorf("download %s: %w", e.Path, rerr)
+			return n, fmt.Errorf("download %s: %w", e.Path, &breakErr{rerr})
 		}
 	}
 	if err := f.Sync(); err != nil {

@@ -248,7 +248,7 @@ func (e *StatusError) Unwrap() error {
 	case http.StatusTooManyRequests:
 		return source.ErrRateLimit
 	}
-	return nil
+	return source.ErrServer
 }
 
 // RateLimitError says the server asked us to wait longer than we are

@@ -80,6 +80,8 @@ var (
 	ErrNoRange    = errors.New("server does not support resuming (HTTP Range)")
 	ErrRateLimit  = errors.New("rate limited")
 	ErrAuth       = errors.New("authentication failed")
+	ErrServer     = errors.New("server error")
+	ErrTransfer   = errors.New("transfer interrupted")
 	ErrTooLarge   = errors.New("response exceeds configured limit")
 	ErrBadData    = errors.New("invalid data from server")
 	ErrTruncated  = errors.New("tree truncated")
