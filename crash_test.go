@@ -55,6 +55,7 @@ func newTestUpdater(t *testing.T, dir string, src *memsource.Source, fsys fsx.FS
 	t.Helper()
 	cfg := config.Default()
 	cfg.Owner, cfg.Repo, cfg.TargetDir = "o", "r", dir
+	cfg.Parallel = 1 // a deterministic order of operations for crash enumeration
 	u, err := New(cfg, Options{Source: src, FS: fsys})
 	if err != nil {
 		t.Fatal(err)

@@ -118,6 +118,7 @@ type CheckResult struct {
 	Modify          []string `json:"modify"`
 	Delete          []string `json:"delete"`
 	DownloadBytes   int64    `json:"download_bytes"`
+	DownloadFiles   int      `json:"download_files"`
 	// Recovered says what recovery did before the check ("" when nothing).
 	Recovered string `json:"recovered,omitempty"`
 
@@ -144,6 +145,9 @@ type Status struct {
 	Current  *Version `json:"current"`
 	Previous *Version `json:"previous"`
 	Pending  bool     `json:"pending"`
+	// Version is the published version number of the installed release
+	// (signed repositories only).
+	Version int64 `json:"version,omitempty"`
 	// PendingTo is the version an interrupted update was going to.
 	PendingTo *Version `json:"pending_to,omitempty"`
 	Errors    []string `json:"errors,omitempty"`
@@ -160,6 +164,9 @@ func (u *Updater) Status(ctx context.Context) (*Status, error) {
 	}
 	if p := state.ReadPrevious(u.fs, u.dirs.State); p != nil {
 		s.Previous = p.Version
+	}
+	if s.Current != nil {
+		s.Version = s.Current.Number
 	}
 	j, err := apply.ReadJournal(u.fs, u.dirs)
 	if err != nil {
@@ -271,6 +278,11 @@ func (u *Updater) checkFrom(ctx context.Context, src source.Source, force bool) 
 		r.Delete = append(r.Delete, c.Path)
 	}
 	r.DownloadBytes = p.DownloadBytes()
+	for _, c := range append(append([]plan.Change{}, p.Add...), p.Modify...) {
+		if !c.SameContent {
+			r.DownloadFiles++
+		}
+	}
 	r.UpdateAvailable = !p.Empty() || cur == nil || cur.Commit != t.Commit || cur.Ref != t.Ref || cur.Number != t.Number
 	return r, nil
 }

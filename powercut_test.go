@@ -26,6 +26,7 @@ func memUpdater(t testing.TB, fsys fsx.FS, src *memsource.Source, layout string)
 	t.Helper()
 	cfg := config.Default()
 	cfg.Owner, cfg.Repo, cfg.TargetDir, cfg.Layout = "o", "r", crashRoot, layout
+	cfg.Parallel = 1 // a deterministic order of operations for crash enumeration
 	u, err := New(cfg, Options{Source: src, FS: fsys})
 	if err != nil {
 		t.Fatal(err)

@@ -94,6 +94,7 @@ func (u *Updater) checkReleases(ctx context.Context, src source.Source, force bo
 	for _, c := range append(append([]plan.Change{}, p.Add...), p.Modify...) {
 		if !l.HasObject(*c.Entry) {
 			r.DownloadBytes += c.Entry.Size
+			r.DownloadFiles++
 		}
 	}
 	r.UpdateAvailable = cur == nil || cur.Commit != t.Commit || cur.Ref != t.Ref || cur.Number != t.Number || force

@@ -21,6 +21,7 @@ func newReleasesUpdater(t *testing.T, dir string, src *memsource.Source, fsys fs
 	t.Helper()
 	cfg := config.Default()
 	cfg.Owner, cfg.Repo, cfg.TargetDir, cfg.Layout = "o", "r", dir, "releases"
+	cfg.Parallel = 1
 	u, err := New(cfg, Options{Source: src, FS: fsys})
 	if err != nil {
 		t.Fatal(err)

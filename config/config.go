@@ -23,6 +23,7 @@ import (
 
 	"github.com/otafleet/ota/internal/policy"
 	"github.com/otafleet/ota/internal/schedule"
+	"github.com/otafleet/ota/repo"
 )
 
 // Config is the agent configuration. Field tags are the config keys.
@@ -41,6 +42,17 @@ type Config struct {
 	APIURL    string `json:"api_url"`
 	RawURL    string `json:"raw_url"`
 	UserAgent string `json:"user_agent"`
+
+	// Signed update repository (source "http" or "dir"; see package repo).
+	URL      string `json:"url"`  // http: repository root URL (holding latest.json)
+	RepoPath string `json:"path"` // dir: repository folder (e.g. a USB stick mount)
+	// TrustedKeys are the root public keys ("ed25519:<base64>", root.pub).
+	TrustedKeys []string `json:"trusted_keys"`
+	// ClockSlackSec tolerates this much clock error when checking expiry.
+	ClockSlackSec float64 `json:"clock_slack_sec"`
+	// ManifestKey is the original system's shared HMAC key for its
+	// manifest.json (accepted for migrating existing fleets, with a warning).
+	ManifestKey string `json:"manifest_key"`
 
 	// What is managed.
 	TargetDir      string   `json:"target_dir"`
@@ -203,6 +215,9 @@ func Parse(path string, raw []byte) (Config, error) {
 	if abs, err := filepath.Abs(c.TargetDir); err == nil {
 		c.TargetDir = abs
 	}
+	if c.RepoPath != "" && !filepath.IsAbs(c.RepoPath) {
+		c.RepoPath = filepath.Join(filepath.Dir(path), c.RepoPath)
+	}
 	if c.Token == "" {
 		if t := os.Getenv("OTA_TOKEN"); t != "" {
 			c.Token = t
@@ -283,6 +298,23 @@ func (c *Config) validate() []string {
 			}
 		}
 	case "http", "dir":
+		if c.Source == "http" && !strings.HasPrefix(c.URL, "https://") && !strings.HasPrefix(c.URL, "http://") {
+			bad("url", "required for source \"http\": the http(s):// URL of the folder holding latest.json, got %q", c.URL)
+		}
+		if c.Source == "dir" && strings.TrimSpace(c.RepoPath) == "" {
+			bad("path", "required for source \"dir\": the folder holding latest.json")
+		}
+		if len(c.TrustedKeys) == 0 {
+			bad("trusted_keys", "required for source %q: list the repository's root public key(s) (root.pub, \"ed25519:...\")", c.Source)
+		}
+		for _, k := range c.TrustedKeys {
+			if _, err := repo.ParsePublicKey(k); err != nil {
+				bad("trusted_keys", "%v", err)
+			}
+		}
+		if c.ClockSlackSec < 0 {
+			bad("clock_slack_sec", "expected zero or more seconds, got %g", c.ClockSlackSec)
+		}
 	default:
 		bad("source", `expected "github", "http" or "dir", got %q`, c.Source)
 	}

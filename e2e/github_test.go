@@ -71,6 +71,7 @@ type checkJSON struct {
 	Add, Modify     []string
 	Delete          []string
 	DownloadBytes   int64 `json:"download_bytes"`
+	DownloadFiles   int   `json:"download_files"`
 }
 
 type updateJSON struct {

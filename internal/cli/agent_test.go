@@ -26,7 +26,7 @@ func TestUpdateRevertsOnFailingHealthCheck(t *testing.T) {
 	cli := func(args ...string) (int, map[string]any) {
 		var out, errb bytes.Buffer
 		g := &Global{IO: &IOStreams{In: &bytes.Buffer{}, Out: &out, Err: &errb}, source: src}
-		code := run(context.Background(), g, append([]string{"--config", cfg, "--json"}, args...))
+		code := mainWith(context.Background(), g, append([]string{"--config", cfg, "--json"}, args...))
 		m := map[string]any{}
 		if err := json.Unmarshal(out.Bytes(), &m); err != nil {
 			t.Fatalf("%v: stdout is not one JSON document: %v\n%s\nstderr: %s", args, err, out.String(), errb.String())

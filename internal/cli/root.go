@@ -35,10 +35,10 @@ type usageError struct{ error }
 
 // Main runs the CLI and returns the process exit code.
 func Main(ctx context.Context, args []string, io *IOStreams) int {
-	return run(ctx, &Global{IO: io}, args)
+	return mainWith(ctx, &Global{IO: io}, args)
 }
 
-func run(ctx context.Context, g *Global, args []string) int {
+func mainWith(ctx context.Context, g *Global, args []string) int {
 	io := g.IO
 	root := newRoot(g)
 	root.SetArgs(args)
@@ -122,6 +122,7 @@ Config: --config FILE (.json, .yaml, .yml or .toml); default $OTA_CONFIG, then
 	pf.StringVar(&g.Progress, "progress", "auto", "progress bar: auto (on a terminal), always or never")
 	root.AddCommand(newCheckCmd(g), newUpdateCmd(g), newStatusCmd(g), newRecoverCmd(g), newRollbackCmd(g), newVersionCmd(g),
 		newDemoCmd(g), newConfirmCmd(g), newDaemonCmd(g))
+	root.AddCommand(newPublishCmd(g), newKeygenCmd(g))
 	return root
 }
 

@@ -51,6 +51,7 @@ type Server struct {
 	nextID    int64
 	home      string
 	inflight  int
+	rawDone   int        // raw responses finished, for tests that act mid-update
 	idle      *sync.Cond // signalled when inflight drops to 0
 }
 
@@ -105,6 +106,9 @@ type Knobs struct {
 	// HideLength sends JSON bodies without Content-Length (chunked), so a
 	// client can only enforce size limits while reading.
 	HideLength bool
+	// RawDelay slows every raw-file response down by this much before its
+	// body, so tests can interrupt a client mid-update.
+	RawDelay time.Duration
 	// RateLimit is X-RateLimit-Limit (and the start of Remaining); default 5000.
 	RateLimit int
 }
@@ -160,6 +164,14 @@ func Start(home string) *Server {
 	s.API = httptest.NewServer(s.logged("api", s.apiMux()))
 	s.Raw = httptest.NewServer(s.logged("raw", s.rawMux()))
 	return s
+}
+
+// RawServed is the number of raw-file responses finished so far. Unlike
+// Requests it never waits for requests in flight.
+func (s *Server) RawServed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rawDone
 }
 
 // Close stops both servers.
@@ -339,6 +351,9 @@ func (s *Server) logged(name string, h http.Handler) http.Handler {
 				Status: rec.status, Bytes: rec.bytes, Auth: r.Header.Get("Authorization") != "",
 				IfNoneMatch: r.Header.Get("If-None-Match"), Range: r.Header.Get("Range"), Header: hdr})
 			s.inflight--
+			if name == "raw" {
+				s.rawDone++
+			}
 			if s.inflight == 0 {
 				s.idle.Broadcast()
 			}
@@ -840,6 +855,16 @@ func (s *Server) raw(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveBytes(w http.ResponseWriter, r *http.Request, data []byte, etag string) {
+	s.mu.Lock()
+	delay := s.knobs.RawDelay
+	s.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	if f := faultFrom(r.Context()); f != nil {
 		switch f.Kind {
 		case Corrupt:

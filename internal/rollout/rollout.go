@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -109,9 +110,11 @@ func Decide(deviceID, release string, policy *Policy, staticPercent float64, now
 }
 
 // PolicyFromExtra reads a rollout policy from a source Target's Extra map
-// under key "rollout": {"start_epoch": s, "start_percentage": p (0..100),
-// "duration_minutes": m, "paused": b, "pulled": b}. ok is false when there is
-// none.
+// under key "rollout". Accepted shapes: a Policy, the signed repository's
+// policy (any value that encodes to JSON as {"start": RFC 3339,
+// "start_percent", "ramp_duration": "36h", "paused", "pulled"}), or the
+// Zincati/Cincinnati form {"start_epoch", "start_percentage",
+// "duration_minutes", "paused", "pulled"}. ok is false when there is none.
 func PolicyFromExtra(extra map[string]any) (p Policy, ok bool, err error) {
 	raw, present := extra["rollout"]
 	if !present || raw == nil {
@@ -121,12 +124,29 @@ func PolicyFromExtra(extra map[string]any) (p Policy, ok bool, err error) {
 	case Policy:
 		return v, true, nil
 	case *Policy:
+		if v == nil {
+			return Policy{}, false, nil
+		}
 		return *v, true, nil
-	case map[string]any:
-		num := func(k string) (float64, error) {
-			x, ok := v[k]
+	}
+	m, isMap := raw.(map[string]any)
+	if !isMap {
+		b, err := json.Marshal(raw)
+		if err != nil {
+			return Policy{}, false, fmt.Errorf("rollout policy %T: %w", raw, err)
+		}
+		if string(b) == "null" {
+			return Policy{}, false, nil
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return Policy{}, false, fmt.Errorf("rollout policy %T is not an object: %w", raw, err)
+		}
+	}
+	num := func(keys ...string) (float64, error) {
+		for _, k := range keys {
+			x, ok := m[k]
 			if !ok || x == nil {
-				return 0, nil
+				continue
 			}
 			switch n := x.(type) {
 			case float64:
@@ -135,31 +155,45 @@ func PolicyFromExtra(extra map[string]any) (p Policy, ok bool, err error) {
 				return float64(n), nil
 			case int:
 				return float64(n), nil
+			case json.Number:
+				return n.Float64()
 			}
 			return 0, fmt.Errorf("rollout.%s: want a number, got %T", k, x)
 		}
-		var se, sp, dm float64
-		if se, err = num("start_epoch"); err != nil {
-			return
-		}
-		if sp, err = num("start_percentage"); err != nil {
-			return
-		}
-		if dm, err = num("duration_minutes"); err != nil {
-			return
-		}
-		if sp < 0 || sp > 100 || dm < 0 {
-			return Policy{}, false, fmt.Errorf("rollout: start_percentage %v must be 0..100 and duration_minutes %v ≥ 0", sp, dm)
-		}
-		p = Policy{StartPercent: sp, RampDuration: time.Duration(dm * float64(time.Minute))}
-		if se > 0 {
-			p.StartTime = time.Unix(int64(se), 0)
-		}
-		p.Paused, _ = v["paused"].(bool)
-		p.Pulled, _ = v["pulled"].(bool)
-		return p, true, nil
+		return 0, nil
 	}
-	return Policy{}, false, fmt.Errorf("rollout: unexpected type %T", raw)
+	sp, err := num("start_percent", "start_percentage")
+	if err != nil {
+		return Policy{}, false, err
+	}
+	if sp < 0 || sp > 100 {
+		return Policy{}, false, fmt.Errorf("rollout: start percent %v must be 0..100", sp)
+	}
+	p = Policy{StartPercent: sp}
+	if s, ok := m["start"].(string); ok && s != "" {
+		if p.StartTime, err = time.Parse(time.RFC3339, s); err != nil {
+			return Policy{}, false, fmt.Errorf("rollout.start: %w", err)
+		}
+	} else if se, err := num("start_epoch"); err != nil {
+		return Policy{}, false, err
+	} else if se > 0 {
+		p.StartTime = time.Unix(int64(se), 0)
+	}
+	if d, ok := m["ramp_duration"].(string); ok && d != "" {
+		if p.RampDuration, err = time.ParseDuration(d); err != nil {
+			return Policy{}, false, fmt.Errorf("rollout.ramp_duration: %w", err)
+		}
+	} else if dm, err := num("duration_minutes"); err != nil {
+		return Policy{}, false, err
+	} else {
+		p.RampDuration = time.Duration(dm * float64(time.Minute))
+	}
+	if p.RampDuration < 0 {
+		return Policy{}, false, fmt.Errorf("rollout: negative ramp duration %v", p.RampDuration)
+	}
+	p.Paused, _ = m["paused"].(bool)
+	p.Pulled, _ = m["pulled"].(bool)
+	return p, true, nil
 }
 
 // DeviceID returns the configured device_id, else the machine id read from

@@ -120,6 +120,18 @@ func TestPolicyFromExtra(t *testing.T) {
 	if err != nil || !ok || p.StartPercent != 5 || p.RampDuration != time.Hour || !p.Paused || p.StartTime.Unix() != 1700000000 {
 		t.Errorf("got %+v %v %v", p, ok, err)
 	}
+	// The signed repository's shape (any type that encodes like repo.Rollout).
+	type repoRollout struct {
+		Start        time.Time `json:"start,omitzero"`
+		StartPercent float64   `json:"start_percent"`
+		RampDuration string    `json:"ramp_duration,omitempty"`
+		Pulled       bool      `json:"pulled,omitempty"`
+	}
+	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	p, ok, err = PolicyFromExtra(map[string]any{"rollout": &repoRollout{Start: t0, StartPercent: 10, RampDuration: "48h", Pulled: true}})
+	if err != nil || !ok || !p.StartTime.Equal(t0) || p.StartPercent != 10 || p.RampDuration != 48*time.Hour || !p.Pulled {
+		t.Errorf("repo shape: %+v %v %v", p, ok, err)
+	}
 	if _, ok, err := PolicyFromExtra(nil); ok || err != nil {
 		t.Error("nil extra")
 	}

@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/otafleet/ota/publish"
+	"github.com/otafleet/ota/repo"
+)
+
+// PublishOptions are the flags of "ota publish".
+type PublishOptions struct {
+	publish.Options
+	Expires        string
+	RolloutPercent float64
+	RolloutRamp    string
+}
+
+func newPublishCmd(g *Global) *cobra.Command {
+	o := &PublishOptions{}
+	cmd := &cobra.Command{
+		Use:   "publish --src PATH [--ref REF] --out REPO_DIR --keys DIR",
+		Short: "Publish a version into a signed static update repository",
+		Long: `publish adds one version to a static update repository that devices read
+with source "http" (any static web server) or "dir" (a folder, a USB stick).
+
+PATH is a git repository (then --ref names the tag, branch or commit) or a
+plain folder (then --ref is only a label). The repository gets
+content-addressed objects, deltas from the previous --deltas versions, and
+metadata signed with the keys in --keys (see "ota keygen"); latest.json is
+replaced last, so devices never see a half-published version.
+
+--format seed writes the original MicroPython updater's manifest.json
+instead, signed with --key or $MANIFEST_KEY (HMAC-SHA256).
+
+Layout: latest.json, metadata/<version>.json, objects/<sha256[:2]>/<sha256>,
+deltas/<from-sha256>-<to-sha256>.<format>.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Logger = g.logger(false)
+			return runPublish(cmd, g, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Src, "src", "", "git repository or folder to publish")
+	f.StringVar(&o.Ref, "ref", "", "git ref to publish (tag, branch, commit); a label for a plain folder")
+	f.StringVar(&o.Out, "out", "", "repository directory to publish into")
+	f.StringVar(&o.Keys, "keys", "", "keys directory made by \"ota keygen\"")
+	f.StringVar(&o.Expires, "expires", "30d", "how long the signed metadata stays valid (e.g. 720h, 30d)")
+	f.StringVar(&o.Format, "format", "", "\"seed\" writes the original manifest.json instead of a signed repository")
+	f.StringVar(&o.SeedKey, "key", os.Getenv("MANIFEST_KEY"), "HMAC key for --format seed (default $MANIFEST_KEY)")
+	f.IntVar(&o.Deltas, "deltas", 3, "make deltas from this many previous versions (0: none)")
+	f.Float64Var(&o.RolloutPercent, "rollout-percent", -1, "staged rollout: percent of devices at the start (0-100)")
+	f.StringVar(&o.RolloutRamp, "rollout-ramp", "", "staged rollout: time to ramp up to 100% (e.g. 48h, 7d)")
+	return cmd
+}
+
+func runPublish(cmd *cobra.Command, g *Global, o *PublishOptions) error {
+	if o.Src == "" || o.Out == "" || (o.Keys == "" && o.Format != "seed") {
+		return usageError{fmt.Errorf("publish needs --src, --out and --keys (--keys is not needed with --format seed)")}
+	}
+	exp, err := parseDays(o.Expires)
+	if err != nil {
+		return usageError{fmt.Errorf("--expires: %w", err)}
+	}
+	o.Options.Expires = exp
+	if o.RolloutPercent >= 0 || o.RolloutRamp != "" {
+		ramp, err := parseDays(o.RolloutRamp)
+		if err != nil && o.RolloutRamp != "" {
+			return usageError{fmt.Errorf("--rollout-ramp: %w", err)}
+		}
+		if o.RolloutPercent > 100 {
+			return usageError{fmt.Errorf("--rollout-percent: expected 0 to 100, got %g", o.RolloutPercent)}
+		}
+		o.Rollout = &repo.Rollout{Start: time.Now().UTC().Truncate(time.Second), StartPercent: max(o.RolloutPercent, 0), RampDuration: repo.Duration(ramp)}
+	}
+	res, err := publish.Run(cmd.Context(), o.Options)
+	if err != nil {
+		return err
+	}
+	if g.JSON {
+		return g.printJSON(res)
+	}
+	if o.Format == "seed" {
+		fmt.Fprintf(g.IO.Out, "Wrote %s: %s, %d files.\n", res.Metadata, res.Ref, res.Files)
+		return nil
+	}
+	fmt.Fprintf(g.IO.Out, "Published version %d (%s, %s): %d files, %d new objects, %d deltas.\n",
+		res.Version, res.Ref, shortID(res.Commit), res.Files, res.NewObjects, res.Deltas)
+	return nil
+}
+
+// parseDays is time.ParseDuration that also accepts a whole number of days ("30d").
+func parseDays(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		d, err := strconv.Atoi(n)
+		if err != nil || d <= 0 {
+			return 0, fmt.Errorf("expected a duration such as 30d or 720h, got %q", s)
+		}
+		return time.Duration(d) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("expected a duration such as 30d or 720h, got %q", s)
+	}
+	return d, nil
+}
+
+func shortID(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}

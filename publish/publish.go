@@ -1,0 +1,301 @@
+// Package publish builds and signs a static update repository (see package
+// repo for the layout and the trust model) from a git commit or a plain
+// folder, and writes the original system's HMAC manifest (--format seed).
+//
+// Invariants: objects and deltas are content-addressed and never rewritten;
+// every file is written to a temporary name, fsynced and renamed;
+// metadata/<version>.json is created exclusively; latest.json is replaced
+// last, so a client never sees a half-published version.
+package publish
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/otafleet/ota/repo"
+)
+
+// Options configures one publication; the CLI maps flags onto it.
+type Options struct {
+	Src     string        // git repository (with Ref) or plain folder (without)
+	Ref     string        // git ref; for a plain folder, an optional label
+	Out     string        // repository directory
+	Keys    string        // keys directory (ota keygen)
+	Expires time.Duration // release metadata validity; default 30 days
+	// Format is "" (signed repository) or "seed" (the original manifest.json).
+	Format string
+	// SeedKey is the HMAC key for Format "seed" (empty: unsigned manifest).
+	SeedKey string
+	// Deltas is how many previous versions get deltas to this one; 0 none.
+	Deltas int
+	// Delta is the delta engine; nil means ZstdPatch (a stand-in).
+	Delta *DeltaEngine
+	// MaxDeltaInput skips deltas for files larger than this; default 64 MiB.
+	MaxDeltaInput int64
+	Rollout       *repo.Rollout
+	Now           func() time.Time
+	Logger        *slog.Logger
+}
+
+// Result describes what Run published.
+type Result struct {
+	Version    int64
+	Ref        string
+	Commit     string
+	Files      int
+	NewObjects int
+	Deltas     int
+	Metadata   string // path of metadata/<version>.json (or manifest.json)
+}
+
+// Run publishes one version.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.Src == "" || o.Out == "" {
+		return nil, errors.New("publish: --src and --out are required")
+	}
+	if o.Format == "seed" {
+		return runSeed(ctx, log, o)
+	}
+	if o.Format != "" {
+		return nil, fmt.Errorf("publish: unknown --format %q (want seed, or none for a signed repository)", o.Format)
+	}
+	if o.Keys == "" {
+		return nil, errors.New("publish: --keys is required (create keys with \"ota keygen DIR\")")
+	}
+	if o.Expires <= 0 {
+		o.Expires = 30 * 24 * time.Hour
+	}
+	if o.MaxDeltaInput <= 0 {
+		o.MaxDeltaInput = 64 << 20
+	}
+	eng := o.Delta
+	if eng == nil {
+		eng = &ZstdPatch
+	}
+	now := nowFunc(o.Now)().UTC().Truncate(time.Second)
+
+	ks, err := loadKeys(o.Keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"objects", "metadata", "deltas"} {
+		if err := os.MkdirAll(filepath.Join(o.Out, d), 0o755); err != nil {
+			return nil, fmt.Errorf("publish: %w", err)
+		}
+	}
+	unlock, err := lock(o.Out)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	prev, err := lastVersion(o.Out)
+	if err != nil {
+		return nil, err
+	}
+	st := &store{root: o.Out}
+	var t *tree
+	switch isGit := isGit(o.Src); {
+	case isGit && o.Ref != "":
+		t, err = gitTree(ctx, log, st, o.Src, o.Ref)
+	case isGit:
+		return nil, fmt.Errorf("publish: %s is a git repository: pass --ref (a tag, branch or HEAD)", o.Src)
+	default: // a plain folder; Ref is only a label
+		t, err = dirTree(ctx, log, st, o.Src, o.Ref, o.Out, o.Keys)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+
+	rel := &repo.Release{
+		Kind: repo.KindRelease, Version: prev + 1, Ref: t.ref, Commit: t.commit,
+		Created: now, Expires: now.Add(o.Expires), Files: t.files, Rollout: o.Rollout,
+	}
+	if rel.Ref == "" {
+		rel.Ref = "v" + strconv.FormatInt(rel.Version, 10)
+	}
+	if err := repo.CheckRelease(rel, repo.Limits{}); err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	nd, err := makeDeltas(log, st, eng, rel, prev, o)
+	if err != nil {
+		return nil, fmt.Errorf("publish: deltas: %w", err)
+	}
+
+	env, err := repo.SignJSON(repo.TypeRelease, rel, ks.signers...)
+	if err != nil {
+		return nil, err
+	}
+	data, err := (&repo.Bundle{Root: ks.root, Release: env}).Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if len(ks.rootPub) > 0 { // self-check: a device with root.pub must accept it
+		v := repo.Verifier{TrustedKeys: ks.rootPub, Now: func() time.Time { return now }}
+		if _, err := v.Verify(data, repo.Seen{}); err != nil {
+			return nil, fmt.Errorf("publish: signed metadata does not verify with %s: %w", RootPubFile, err)
+		}
+	}
+	mp := repo.MetadataPath(rel.Version)
+	if err := writeNew(o.Out, mp, data); err != nil {
+		return nil, fmt.Errorf("publish: %s: %w", mp, err)
+	}
+	if err := replaceLatest(o.Out, data); err != nil {
+		return nil, fmt.Errorf("publish: %s: %w", repo.LatestPath, err)
+	}
+	log.Info("published", "version", rel.Version, "ref", rel.Ref, "commit", rel.Commit,
+		"files", len(rel.Files), "new_objects", st.created, "deltas", nd)
+	return &Result{Version: rel.Version, Ref: rel.Ref, Commit: rel.Commit, Files: len(rel.Files),
+		NewObjects: st.created, Deltas: nd, Metadata: filepath.Join(o.Out, filepath.FromSlash(mp))}, nil
+}
+
+func isGit(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, ".git"))
+	if err == nil {
+		return true
+	}
+	_, err = os.Stat(filepath.Join(dir, "HEAD")) // bare repository
+	_, err2 := os.Stat(filepath.Join(dir, "objects"))
+	return err == nil && err2 == nil
+}
+
+// lock makes concurrent publishers into one repository fail fast.
+func lock(dir string) (func(), error) {
+	p := filepath.Join(dir, ".publish.lock")
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("publish: %s exists: another publish is running (remove it if it crashed)", p)
+		}
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	fmt.Fprintf(f, "%d\n", os.Getpid())
+	f.Close()
+	return func() { os.Remove(p) }, nil
+}
+
+// lastVersion is the highest N of metadata/N.json (0 for a new repository).
+func lastVersion(root string) (int64, error) {
+	ents, err := os.ReadDir(filepath.Join(root, "metadata"))
+	if err != nil {
+		return 0, fmt.Errorf("publish: %w", err)
+	}
+	var last int64
+	for _, e := range ents {
+		n, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseInt(n, 10, 64)
+		if err == nil && v > last {
+			last = v
+		}
+	}
+	return last, nil
+}
+
+// makeDeltas adds deltas from the files of the previous o.Deltas versions
+// (same path, different content) to rel, writing each patch once.
+func makeDeltas(log *slog.Logger, st *store, eng *DeltaEngine, rel *repo.Release, prev int64, o Options) (int, error) {
+	done := map[[2]string]bool{}
+	for v := prev; v > 0 && v > prev-int64(o.Deltas); v-- {
+		b, err := st.read(repo.MetadataPath(v))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		old, err := repo.UnverifiedRelease(b)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", repo.MetadataPath(v), err)
+		}
+		byPath := map[string]repo.File{}
+		for _, f := range old.Files {
+			byPath[f.Path] = f
+		}
+		for _, nf := range rel.Files {
+			of, ok := byPath[nf.Path]
+			if !ok || nf.Mode == repo.ModeSymlink || of.Mode == repo.ModeSymlink || of.SHA256 == nf.SHA256 ||
+				nf.Size > o.MaxDeltaInput || of.Size > o.MaxDeltaInput || nf.Size < 64 {
+				continue
+			}
+			key := [2]string{of.SHA256, nf.SHA256}
+			if done[key] {
+				continue
+			}
+			done[key] = true
+			d, err := oneDelta(st, eng, of, nf)
+			if err != nil {
+				return 0, fmt.Errorf("%s (version %d → %d): %w", nf.Path, v, rel.Version, err)
+			}
+			if d == nil {
+				log.Debug("delta not smaller than the file; skipped", "path", nf.Path)
+				continue
+			}
+			rel.Deltas = append(rel.Deltas, *d)
+		}
+	}
+	return len(rel.Deltas), nil
+}
+
+func oneDelta(st *store, eng *DeltaEngine, of, nf repo.File) (*repo.Delta, error) {
+	name := repo.DeltaPath(of.SHA256, nf.SHA256, eng.Format)
+	patch, err := st.read(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		oldB, err := st.read(repo.ObjectPath(of.SHA256))
+		if err != nil {
+			return nil, err
+		}
+		newB, err := st.read(repo.ObjectPath(nf.SHA256))
+		if err != nil {
+			return nil, err
+		}
+		if patch, err = eng.Make(oldB, newB); err != nil {
+			return nil, err
+		}
+		if int64(len(patch)) >= nf.Size {
+			return nil, nil
+		}
+		if eng.Apply != nil {
+			got, err := eng.Apply(oldB, patch)
+			if err != nil || sha256.Sum256(got) != sha256.Sum256(newB) {
+				return nil, fmt.Errorf("delta engine %s: patch does not reproduce the file (%v)", eng.Format, err)
+			}
+		}
+		if err := st.putFile(name, patch); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(patch)
+	return &repo.Delta{FromSHA256: of.SHA256, FromSHA1: of.SHA1, ToSHA256: nf.SHA256, ToSHA1: nf.SHA1,
+		Format: eng.Format, Object: name, Size: int64(len(patch)), SHA256: hex.EncodeToString(sum[:])}, nil
+}
+
+// replaceLatest replaces latest.json last. Static servers such as nginx
+// derive ETags from mtime (seconds) and size, so two publications within one
+// second could share an ETag and clients would keep getting 304 for the old
+// version: the new file's mtime is pushed past the old one's.
+func replaceLatest(root string, data []byte) error {
+	var mtime time.Time
+	if fi, err := os.Stat(filepath.Join(root, repo.LatestPath)); err == nil {
+		mtime = fi.ModTime().Truncate(time.Second).Add(time.Second)
+	}
+	return replaceWith(root, repo.LatestPath, data, mtime)
+}

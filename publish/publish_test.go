@@ -1,0 +1,184 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"hash/crc32"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/otafleet/ota/repo"
+	"github.com/otafleet/ota/repo/seedmanifest"
+)
+
+func write(t *testing.T, root string, files map[string]string) {
+	t.Helper()
+	for p, c := range files {
+		full := filepath.Join(root, filepath.FromSlash(p))
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func verifier(t *testing.T, keys string) *repo.Verifier {
+	b, err := os.ReadFile(filepath.Join(keys, RootPubFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := repo.ParsePublicKey(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &repo.Verifier{TrustedKeys: []repo.PublicKey{k}}
+}
+
+func verifyLatest(t *testing.T, out, keys string) *repo.Release {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(out, repo.LatestPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := verifier(t, keys).Verify(b, repo.Seen{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Release
+}
+
+func TestPlainFolderTwoVersions(t *testing.T) {
+	d := t.TempDir()
+	src, keys, out := filepath.Join(d, "src"), filepath.Join(d, "keys"), filepath.Join(d, "repo")
+	if err := Keygen(KeygenOptions{Dir: keys}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Keygen(KeygenOptions{Dir: keys}); err == nil {
+		t.Fatal("keygen overwrote existing keys")
+	}
+	write(t, src, map[string]string{"main.py": "x = 1\n", "lib/util.py": strings.Repeat("def f(): pass\n", 50), "sub/.git/config": "ignored"})
+	os.Chmod(filepath.Join(src, "main.py"), 0o755)
+	os.Symlink("lib/util.py", filepath.Join(src, "util"))
+	ctx := context.Background()
+	r1, err := Run(ctx, Options{Src: src, Out: out, Keys: keys, Deltas: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, src, map[string]string{"lib/util.py": strings.Repeat("def f(): pass\n", 49) + "def g(): pass\n"})
+	r2, err := Run(ctx, Options{Src: src, Out: out, Keys: keys, Deltas: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.Version != 1 || r2.Version != 2 || r1.Files != 3 || r2.NewObjects != 1 || r2.Deltas != 1 || r1.Commit == r2.Commit {
+		t.Fatalf("results %+v %+v", r1, r2)
+	}
+	rel := verifyLatest(t, out, keys)
+	if rel.Version != 2 || rel.Ref != "v2" || len(rel.Deltas) != 1 {
+		t.Fatalf("latest %+v", rel)
+	}
+	modes := map[string]uint32{}
+	for _, f := range rel.Files {
+		modes[f.Path] = f.Mode
+	}
+	if modes["main.py"] != repo.ModeExecutable || modes["util"] != repo.ModeSymlink || modes["lib/util.py"] != repo.ModeFile {
+		t.Fatalf("modes %v", modes)
+	}
+	// Layout: immutable metadata per version, no temporary files left.
+	for _, p := range []string{"metadata/1.json", "metadata/2.json", rel.Deltas[0].Object} {
+		if _, err := os.Stat(filepath.Join(out, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	filepath.WalkDir(out, func(p string, de os.DirEntry, err error) error {
+		if strings.HasPrefix(de.Name(), ".tmp") || de.Name() == ".publish.lock" {
+			t.Errorf("left behind: %s", p)
+		}
+		return nil
+	})
+}
+
+func TestRepoAndKeysInsideSrcAreSkipped(t *testing.T) {
+	src := t.TempDir()
+	keys, out := filepath.Join(src, "keys"), filepath.Join(src, "repo")
+	Keygen(KeygenOptions{Dir: keys})
+	write(t, src, map[string]string{"a.txt": "a"})
+	for i := 0; i < 2; i++ {
+		res, err := Run(context.Background(), Options{Src: src, Out: out, Keys: keys})
+		if err != nil || res.Files != 1 {
+			t.Fatalf("run %d: %+v %v", i, res, err)
+		}
+	}
+}
+
+func TestGitNeedsRef(t *testing.T) {
+	d := t.TempDir()
+	if out, err := exec.Command("git", "init", "-q", d).CombinedOutput(); err != nil {
+		t.Skipf("git: %v %s", err, out)
+	}
+	keys := filepath.Join(t.TempDir(), "keys")
+	Keygen(KeygenOptions{Dir: keys})
+	_, err := Run(context.Background(), Options{Src: d, Out: t.TempDir(), Keys: keys})
+	if err == nil || !strings.Contains(err.Error(), "--ref") {
+		t.Fatalf("want a --ref hint, got %v", err)
+	}
+}
+
+func TestSeedFormat(t *testing.T) {
+	d := t.TempDir()
+	src, out := filepath.Join(d, "src"), filepath.Join(d, "out")
+	write(t, src, map[string]string{"main.py": "print(1)\n", "lib/a.py": "é\n", ".github/x.yml": "a", "lib/__pycache__/a.pyc": "b", "lib.py": "c"})
+	res, err := Run(context.Background(), Options{Src: src, Ref: "v1.2", Out: out, Format: "seed", SeedKey: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(out, "manifest.json"))
+	m, err := seedmanifest.Verify(data, "secret")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	var paths []string
+	for _, f := range m.Files {
+		paths = append(paths, f.Path)
+		if f.Path == "lib/a.py" && *f.CRC32 != crc32.ChecksumIEEE([]byte("é\n")) {
+			t.Fatal("crc32")
+		}
+	}
+	// Python sorts Path objects by parts: "lib/a.py" before "lib.py".
+	if got := strings.Join(paths, ","); got != "lib/a.py,lib.py,main.py" || m.Version != "v1.2" || res.Files != 3 {
+		t.Fatalf("files %s version %s", got, m.Version)
+	}
+	if _, err := seedmanifest.Verify(data, "other"); !errors.Is(err, seedmanifest.ErrSignature) {
+		t.Fatal(err)
+	}
+}
+
+func TestResignRotatesAndRevokes(t *testing.T) {
+	d := t.TempDir()
+	src, keys, out := filepath.Join(d, "src"), filepath.Join(d, "keys"), filepath.Join(d, "repo")
+	Keygen(KeygenOptions{Dir: keys})
+	write(t, src, map[string]string{"a": "1"})
+	if _, err := Run(context.Background(), Options{Src: src, Out: out, Keys: keys}); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := os.ReadFile(filepath.Join(keys, SigningKeyFile))
+	oldKey, _ := repo.ParsePrivateKey(old)
+	root, err := Resign(ResignOptions{Dir: keys, NewSigningKey: true, Revoke: []string{oldKey.Public().ID()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root.Version != 2 || len(root.SigningKeys) != 2 {
+		t.Fatalf("root %+v", root)
+	}
+	if _, err := os.Stat(filepath.Join(keys, SigningKeyFile+".revoked")); err != nil {
+		t.Fatal("revoked key file not set aside")
+	}
+	if _, err := Run(context.Background(), Options{Src: src, Out: out, Keys: keys}); err != nil {
+		t.Fatal(err)
+	}
+	if rel := verifyLatest(t, out, keys); rel.Version != 2 {
+		t.Fatalf("version %d", rel.Version)
+	}
+}
