@@ -185,6 +185,10 @@ func Parse(path string, raw []byte) (Config, error) {
 			clean[k] = v
 		case seedOnly[k]:
 			c.Warnings = append(c.Warnings, fmt.Sprintf("key %q is a MicroPython-only setting and is ignored here", k))
+		case k == "reset_mode":
+			// The original rebooted the board after every update by default.
+			c.Warnings = append(c.Warnings, `key "reset_mode" is ignored: set restart_command instead `+
+				`(for example "systemctl restart myapp", or "systemctl reboot" for the original's hard reset)`)
 		default:
 			c.Warnings = append(c.Warnings, fmt.Sprintf("unknown key %q is ignored (check its spelling against the README)", k))
 		}

@@ -48,6 +48,10 @@ update_window_tz = "Europe/Berlin"
 			t.Errorf("error lacks %s:\n%v", want, err)
 		}
 	}
+	c, err = Load(write(t, "c.json", `{"owner":"o","repo":"r","reset_mode":"hard"}`))
+	if err != nil || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "restart_command") {
+		t.Errorf("reset_mode: %v %q", err, c.Warnings)
+	}
 	_, err = Load(write(t, "c.json", `{"owner":"o","repo":"r","update_window_start_hour":3,"update_window_end_hour":3}`))
 	if err == nil || !strings.Contains(err.Error(), "remove both keys") {
 		t.Errorf("start == end: %v", err)
