@@ -172,7 +172,10 @@ does not recover; any other command does. With --json it prints
 			} else {
 				fmt.Fprintln(g.IO.Out, "Pending:   no")
 			}
-			fmt.Fprintf(g.IO.Out, "Last check: %s\nNext check: %s\n", formatTime(s.LastCheck), formatTime(s.NextCheck))
+			fmt.Fprintf(g.IO.Out, "Last check: %s\n", formatTime(s.LastCheck))
+			if !s.NextCheck.IsZero() {
+				fmt.Fprintf(g.IO.Out, "Next check: %s\n", formatTime(s.NextCheck))
+			}
 			if s.Trial != nil {
 				fmt.Fprintf(g.IO.Out, "On trial:  %s (previous %s), deadline %s\n",
 					state.Format(&s.Trial.Pending), state.Format(&s.Trial.Previous), formatTime(s.Trial.Deadline))

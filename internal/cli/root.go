@@ -88,6 +88,8 @@ func hint(k ota.Kind) string {
 		return "the server sent data that does not match its hashes; nothing was installed. Check the source (or a proxy in between) and run again"
 	case ota.KindLocal:
 		return "a local filesystem problem; the folder holds the previous version. Fix space or permissions and run again"
+	case ota.KindRejected:
+		return "the previous release is running again and the failed one will not be retried (see `ota status`); fix the release or the health_check and publish a newer one"
 	case ota.KindBusy:
 		return "another ota command is running on this folder; wait for it and run again"
 	case ota.KindOther:

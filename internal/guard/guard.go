@@ -34,7 +34,7 @@ import (
 
 // ErrReverted is wrapped by After and Recover when the new release failed
 // and the previous one was restored (CLI exit code 6).
-var ErrReverted = errors.New("update rejected: the new release failed and the previous one was restored")
+var ErrReverted = errors.New("the previous release was restored")
 
 // ErrPreUpdate is wrapped by Before when pre_update refused the update.
 var ErrPreUpdate = errors.New("pre_update hook refused the update")
@@ -228,7 +228,7 @@ func (g Guard) revert(ctx context.Context, tr Transition, cause error) error {
 		s.TrialPending = false
 		s.Ref, s.Commit = tr.From.Ref, tr.From.Commit
 	})
-	return fmt.Errorf("%w: %s: %w", ErrReverted, describe(tr.To), cause)
+	return fmt.Errorf("%s failed: %w; %w (%s)", describe(tr.To), cause, ErrReverted, describe(tr.From))
 }
 
 // Recover finishes a trial left pending by a crash or reboot; call it at

@@ -127,7 +127,7 @@ func (c Checker) Wait(ctx context.Context) (attempts int, err error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return attempts, fmt.Errorf("%w after %d attempts within %v (health_timeout_sec): %w", ErrUnhealthy, attempts, total, last)
+			return attempts, fmt.Errorf("%w after %d attempt(s) within %v (health_timeout_sec): %w", ErrUnhealthy, attempts, total, last)
 		case <-t.C:
 		}
 	}
