@@ -373,11 +373,7 @@ func (u *Updater) updateFrom(ctx context.Context, src source.Source, force bool)
 	if u.prog != nil {
 		u.prog.Start(len(need), p.DownloadBytes())
 	}
-	st, err := fetch.Run(ctx, fetch.Options{
-		FS: u.fs, Source: src, Target: r.target, TargetDir: u.dirs.Target, StageDir: u.dirs.Stage,
-		Parallel: u.cfg.Parallel, BufSize: u.cfg.Chunk * 32, Patch: u.patchIfEnabled(), Progress: u.prog, Logger: u.log,
-		Attempts: u.cfg.HTTPRetries, Backoff: seconds(u.cfg.BackoffSec), MaxBackoff: seconds(u.cfg.MaxBackoffSec),
-	}, need)
+	st, err := fetch.Run(ctx, u.fetchOptions(src, r.target, u.dirs.Target), need)
 	if u.prog != nil {
 		u.prog.Finish()
 	}
@@ -400,6 +396,16 @@ func (u *Updater) updateFrom(ctx context.Context, src source.Source, force bool)
 	u.log.Info("updated", "from", state.Format(r.Current), "to", state.Format(&r.Target),
 		"added", res.Added, "modified", res.Modified, "deleted", res.Deleted, "bytes", res.BytesDownloaded)
 	return res, nil
+}
+
+// fetchOptions configures a fetch from src; deltas apply against files in
+// baseDir (the target folder, or the current release).
+func (u *Updater) fetchOptions(src source.Source, t source.Target, baseDir string) fetch.Options {
+	return fetch.Options{
+		FS: u.fs, Source: src, Target: t, TargetDir: baseDir, StageDir: u.dirs.Stage,
+		Parallel: u.cfg.Parallel, BufSize: u.cfg.Chunk * 32, Patch: u.patchIfEnabled(), Progress: u.prog, Logger: u.log,
+		Attempts: u.cfg.HTTPRetries, Backoff: seconds(u.cfg.BackoffSec), MaxBackoff: seconds(u.cfg.MaxBackoffSec),
+	}
 }
 
 func (u *Updater) patchIfEnabled() fetch.Patcher {

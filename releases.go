@@ -131,11 +131,7 @@ func (u *Updater) updateReleases(ctx context.Context, src source.Source, force b
 	if u.prog != nil {
 		u.prog.Start(len(need), r.DownloadBytes)
 	}
-	st, err := fetch.Run(ctx, fetch.Options{
-		FS: u.fs, Source: src, Target: r.target, TargetDir: u.releaseDir(r.Current), StageDir: u.dirs.Stage,
-		Parallel: u.cfg.Parallel, BufSize: u.cfg.Chunk * 32, Patch: u.patchIfEnabled(), Progress: u.prog, Logger: u.log,
-		Attempts: u.cfg.HTTPRetries, Backoff: seconds(u.cfg.BackoffSec), MaxBackoff: seconds(u.cfg.MaxBackoffSec),
-	}, need)
+	st, err := fetch.Run(ctx, u.fetchOptions(src, r.target, u.releaseDir(r.Current)), need)
 	if u.prog != nil {
 		u.prog.Finish()
 	}

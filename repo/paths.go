@@ -2,37 +2,18 @@ package repo
 
 import (
 	"fmt"
+	"github.com/otafleet/ota/internal/pathx"
 	"path"
 	"strings"
 )
 
 // CheckPath refuses a tree path that is not relative, slash-separated and
-// clean: empty, absolute, "." or ".." components, empty components, NUL,
-// backslash or other control characters.
+// clean (the agent's shared rules, internal/pathx): empty, absolute, "." or
+// ".." components, empty components, NUL, backslash, control characters,
+// invalid UTF-8, over-long names.
 func CheckPath(p string) error {
-	bad := func(why string) error { return fmt.Errorf("%w: %q: %s", ErrUnsafePath, p, why) }
-	switch {
-	case p == "":
-		return bad("empty")
-	case len(p) > 4096:
-		return bad("longer than 4096 bytes")
-	case strings.HasPrefix(p, "/"):
-		return bad("absolute")
-	case strings.ContainsRune(p, '\\'):
-		return bad("contains a backslash")
-	}
-	for _, c := range []byte(p) {
-		if c < 0x20 || c == 0x7f {
-			return bad("contains a control character or NUL")
-		}
-	}
-	for _, part := range strings.Split(p, "/") {
-		switch part {
-		case "":
-			return bad("empty path component")
-		case ".", "..":
-			return bad("\".\" or \"..\" component")
-		}
+	if err := pathx.Validate(p); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnsafePath, err)
 	}
 	return nil
 }

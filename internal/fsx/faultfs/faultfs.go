@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/otafleet/ota/internal/fsx"
@@ -38,7 +39,7 @@ func (f *FS) step(op string, args ...any) error {
 	if f.Limit >= 0 && f.n > f.Limit {
 		return fmt.Errorf("%s: %w", op, ErrInjected)
 	}
-	f.Log = append(f.Log, fmt.Sprint(append([]any{op}, args...)...))
+	f.Log = append(f.Log, strings.TrimSpace(fmt.Sprintln(append([]any{op}, args...)...)))
 	return nil
 }
 

@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/otafleet/ota/internal/pathx"
 	"io"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/otafleet/ota/internal/httpx"
 	"github.com/otafleet/ota/internal/source"
@@ -270,34 +270,10 @@ func (s *Source) addItem(w *treeWalk, it treeItem, prefix string, recursive bool
 	return nil
 }
 
-// validPath accepts relative, slash-separated, clean paths only. It is the
-// local stand-in for the shared internal/pathx validator.
+// validPath applies the shared path rules (internal/pathx) to a tree path.
 func validPath(p string) error {
-	bad := func(why string) error { return fmt.Errorf("%w: unsafe path %q: %s", source.ErrBadData, p, why) }
-	switch {
-	case p == "":
-		return bad("empty")
-	case len(p) > 4096:
-		return bad("longer than 4096 bytes")
-	case !utf8.ValidString(p):
-		return bad("not UTF-8")
-	case strings.HasPrefix(p, "/"):
-		return bad("absolute")
-	case strings.ContainsRune(p, '\\'):
-		return bad("backslash")
-	}
-	for _, c := range p {
-		if c < 0x20 || c == 0x7f {
-			return bad("control character")
-		}
-	}
-	for _, part := range strings.Split(p, "/") {
-		switch part {
-		case "":
-			return bad("empty component")
-		case ".", "..":
-			return bad("dot component")
-		}
+	if err := pathx.Validate(p); err != nil {
+		return fmt.Errorf("%w: unsafe %v", source.ErrBadData, err)
 	}
 	return nil
 }
