@@ -3,6 +3,7 @@ package ota
 import (
 	"context"
 	"errors"
+	"github.com/otafleet/ota/delta"
 	"io/fs"
 	"net"
 	"syscall"
@@ -52,7 +53,9 @@ func Classify(err error) Kind {
 		return KindBusy
 	case errors.Is(err, ErrRejected):
 		return KindRejected
-	case errors.Is(err, source.ErrUnverified), errors.Is(err, source.ErrBadData), errors.Is(err, source.ErrTruncated):
+	case errors.Is(err, source.ErrUnverified), errors.Is(err, source.ErrBadData), errors.Is(err, source.ErrTruncated),
+		errors.Is(err, delta.ErrWrongBase), errors.Is(err, delta.ErrHashMismatch), errors.Is(err, delta.ErrCorrupt),
+		errors.Is(err, delta.ErrUnsupportedVersion), errors.Is(err, delta.ErrInvalidMagic):
 		return KindVerify
 	case errors.Is(err, ErrNoSpace), errors.Is(err, ErrCrossFS), errors.Is(err, ErrUnsupportedFS), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EACCES),
 		errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EIO), errors.Is(err, syscall.EPERM):

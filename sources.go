@@ -1,7 +1,10 @@
 package ota
 
 import (
+	"io"
+
 	"fmt"
+	"github.com/otafleet/ota/delta"
 	"log/slog"
 	"net/url"
 	"path"
@@ -90,4 +93,12 @@ func newRepoSource(cfg config.Config, cache source.Cache, log *slog.Logger) (sou
 	})
 }
 
-func defaultPatcher() fetch.Patcher { return nil }
+// defaultPatcher applies v1 and v2 deltas with the delta package: patch read
+// front to back, the installed file by offset, constant memory. The fetcher
+// bounds the output to the entry's size and verifies its hashes.
+func defaultPatcher() fetch.Patcher {
+	return func(old io.ReaderAt, oldSize int64, patch io.Reader, out io.Writer) error {
+		_, err := delta.Apply(old, oldSize, patch, out, delta.ApplyOptions{})
+		return err
+	}
+}

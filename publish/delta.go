@@ -3,9 +3,8 @@ package publish
 import (
 	"bytes"
 	"fmt"
-	"math/bits"
 
-	"github.com/klauspost/compress/zstd"
+	"github.com/otafleet/ota/delta"
 )
 
 // DeltaFunc makes a patch that turns old into new.
@@ -20,44 +19,26 @@ type DeltaEngine struct {
 	Apply func(old, patch []byte) ([]byte, error)
 }
 
-// ZstdPatch is a STAND-IN until the delta package (format v2) is merged:
-// zstd "patch-from", i.e. new compressed with old as a raw dictionary.
-// Clients must know the format to apply it (Delta.Format "zstd-patch"; the
-// frames also start with the zstd magic 28 b5 2f fd).
-var ZstdPatch = DeltaEngine{Format: "zstd-patch", Make: zstdPatchMake, Apply: ZstdPatchApply}
-
-func window(old, new int) int {
-	n := max(old+new, zstd.MinWindowSize)
-	w := 1 << bits.Len(uint(n-1))
-	return min(w, zstd.MaxWindowSize)
+func engine(f delta.Format, name string) DeltaEngine {
+	return DeltaEngine{
+		Format: name,
+		Make:   func(old, new []byte) ([]byte, error) { return delta.DiffBytes(old, new, delta.Options{Format: f}) },
+		Apply:  ApplyDelta,
+	}
 }
 
-func zstdPatchMake(old, new []byte) ([]byte, error) {
-	enc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderDictRaw(0, old),
-		zstd.WithWindowSize(window(len(old), len(new))),
-		zstd.WithEncoderConcurrency(1),
-		zstd.WithEncoderLevel(zstd.SpeedBetterCompression))
-	if err != nil {
-		return nil, fmt.Errorf("zstd patch: %w", err)
-	}
-	defer enc.Close()
-	return enc.EncodeAll(new, nil), nil
-}
+// Delta engines of the delta package: V2 (the smallest patches; the default)
+// and V1 (the original updater's format, for MicroPython devices).
+var (
+	V2 = engine(delta.V2, "v2")
+	V1 = engine(delta.V1, "v1")
+)
 
-// ZstdPatchApply reverses the stand-in ZstdPatch.
-func ZstdPatchApply(old, patch []byte) ([]byte, error) {
-	dec, err := zstd.NewReader(bytes.NewReader(patch),
-		zstd.WithDecoderDictRaw(0, old),
-		zstd.WithDecoderMaxWindow(uint64(zstd.MaxWindowSize)),
-		zstd.WithDecoderConcurrency(1))
-	if err != nil {
-		return nil, fmt.Errorf("zstd patch: %w", err)
-	}
-	defer dec.Close()
+// ApplyDelta applies a v1 or v2 patch in memory (publish-time self-check).
+func ApplyDelta(old, patch []byte) ([]byte, error) {
 	var out bytes.Buffer
-	if _, err := out.ReadFrom(dec); err != nil {
-		return nil, fmt.Errorf("zstd patch: %w", err)
+	if _, err := delta.Apply(bytes.NewReader(old), int64(len(old)), bytes.NewReader(patch), &out, delta.ApplyOptions{}); err != nil {
+		return nil, fmt.Errorf("delta self-check: %w", err)
 	}
 	return out.Bytes(), nil
 }

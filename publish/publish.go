@@ -36,9 +36,13 @@ type Options struct {
 	Format string
 	// SeedKey is the HMAC key for Format "seed" (empty: unsigned manifest).
 	SeedKey string
+	// DeltaFrom, with Format "seed" and a git --src, also writes OUT/.deltas/
+	// in the original's v1 format and naming, from that ref to --ref, for
+	// MicroPython devices on DeltaFrom (commit the folder with the release).
+	DeltaFrom string
 	// Deltas is how many previous versions get deltas to this one; 0 none.
 	Deltas int
-	// Delta is the delta engine; nil means ZstdPatch (a stand-in).
+	// Delta is the delta engine; nil means V2.
 	Delta *DeltaEngine
 	// MaxDeltaInput skips deltas for files larger than this; default 64 MiB.
 	MaxDeltaInput int64
@@ -84,7 +88,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	eng := o.Delta
 	if eng == nil {
-		eng = &ZstdPatch
+		eng = &V2
 	}
 	now := nowFunc(o.Now)().UTC().Truncate(time.Second)
 

@@ -23,8 +23,7 @@ var SeedExcludes = []string{".git*", ".ota_*", "__pycache__", "*.pyc", "*.pyo"}
 // manifest_gen.py it lists every file (no hard-coded ota.py/main.py
 // whitelist); symlinks are skipped because the original cannot install them,
 // and so are paths with a hidden component, which make the original abort.
-// Deltas in the original's v1 format (.deltas/) are not written yet: they
-// wait for the delta package.
+// With DeltaFrom it also writes .deltas/ in the original's v1 format.
 func runSeed(ctx context.Context, log *slog.Logger, o Options) (*Result, error) {
 	tmp, err := os.MkdirTemp("", "ota-seed-")
 	if err != nil {
@@ -90,8 +89,19 @@ func runSeed(ctx context.Context, log *slog.Logger, o Options) (*Result, error) 
 	if err := replace(o.Out, "manifest.json", data); err != nil {
 		return nil, fmt.Errorf("publish: manifest.json: %w", err)
 	}
-	return &Result{Ref: version, Commit: t.commit, Files: len(m.Files),
-		Metadata: filepath.Join(o.Out, "manifest.json")}, nil
+	res := &Result{Ref: version, Commit: t.commit, Files: len(m.Files), Metadata: filepath.Join(o.Out, "manifest.json")}
+	if o.DeltaFrom != "" {
+		if !isGit(o.Src) || o.Ref == "" {
+			return nil, fmt.Errorf("publish: --delta-from needs a git --src and --ref")
+		}
+		d, err := BuildDeltaDir(ctx, DeltaDirOptions{Repo: o.Src, From: o.DeltaFrom, To: o.Ref,
+			Out: filepath.Join(o.Out, ".deltas"), Format: "v1", Naming: NamingSeed, MinSize: 1024, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("publish: seed deltas: %w", err)
+		}
+		res.Deltas = d.Deltas
+	}
+	return res, nil
 }
 
 func excluded(p string) bool {

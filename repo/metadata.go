@@ -65,7 +65,7 @@ type Delta struct {
 	FromSHA1   string `json:"from_sha1"`
 	ToSHA256   string `json:"to_sha256"`
 	ToSHA1     string `json:"to_sha1"`
-	Format     string `json:"format"` // e.g. "zstd-patch" (stand-in) or "v2"
+	Format     string `json:"format"` // "v2" (or "v1"): the delta package's formats
 	Object     string `json:"object"` // path relative to the repository root
 	Size       int64  `json:"size"`
 	SHA256     string `json:"sha256"`

@@ -55,6 +55,7 @@ deltas/<from-sha256>-<to-sha256>.<format>.`,
 	f.StringVar(&o.Format, "format", "", "\"seed\" writes the original manifest.json instead of a signed repository")
 	f.StringVar(&o.SeedKey, "key", os.Getenv("MANIFEST_KEY"), "HMAC key for --format seed (default $MANIFEST_KEY)")
 	f.IntVar(&o.Deltas, "deltas", 3, "make deltas from this many previous versions (0: none)")
+	f.StringVar(&o.DeltaFrom, "delta-from", "", "with --format seed: also write .deltas/ (v1, original naming) from this git ref")
 	f.Float64Var(&o.RolloutPercent, "rollout-percent", -1, "staged rollout: percent of devices at the start (0-100)")
 	f.StringVar(&o.RolloutRamp, "rollout-ramp", "", "staged rollout: time to ramp up to 100% (e.g. 48h, 7d)")
 	return cmd

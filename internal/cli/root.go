@@ -51,8 +51,12 @@ func mainWith(ctx context.Context, g *Global, args []string) int {
 	}
 	var ue usageError
 	var re reportedError
+	var de *DeltaExitError
 	kind := ota.Classify(err)
-	if errors.As(err, &ue) || isCobraUsage(err) {
+	switch {
+	case errors.As(err, &de):
+		kind = ota.Kind(de.Code)
+	case errors.As(err, &ue) || isCobraUsage(err):
 		kind = ota.KindConfig
 	}
 	if g.JSON && !errors.As(err, &re) {
@@ -123,7 +127,7 @@ Config: --config FILE (.json, .yaml, .yml or .toml); default $OTA_CONFIG, then
 	pf.BoolVar(&g.Debug, "debug", false, "log every step to stderr")
 	pf.StringVar(&g.Progress, "progress", "auto", "progress bar: auto (on a terminal), always or never")
 	root.AddCommand(newCheckCmd(g), newUpdateCmd(g), newStatusCmd(g), newRecoverCmd(g), newRollbackCmd(g), newVersionCmd(g),
-		newDemoCmd(g), newConfirmCmd(g), newDaemonCmd(g))
+		newDemoCmd(g), newDeltaCmd(), newConfirmCmd(g), newDaemonCmd(g))
 	root.AddCommand(newPublishCmd(g), newKeygenCmd(g))
 	return root
 }
@@ -172,8 +176,4 @@ func (g *Global) showProgress() bool {
 	return g.IO.ErrTTY
 }
 
-func (g *Global) printJSON(v any) error {
-	enc := json.NewEncoder(g.IO.Out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
+func (g *Global) printJSON(v any) error { return printJSONTo(g.IO.Out, v) }

@@ -57,7 +57,7 @@ func TestPublishAndRead(t *testing.T) {
 	f.Commit("v1.0", map[string]string{"main.py": "print(1)\n", "lib/big.bin": string(bigV1), "run.sh": "#!/bin/sh\n", "link": "symlink:lib/big.bin"})
 	f.Publish("v1.0")
 	seen := &repo.MemSeen{}
-	s := New(f.Repo, signedrepo.Trust{Verifier: f.Verifier(), Seen: seen, DeltaFormats: []string{"zstd-patch"}})
+	s := New(f.Repo, signedrepo.Trust{Verifier: f.Verifier(), Seen: seen})
 	ctx := context.Background()
 
 	tg, err := s.Resolve(ctx)
@@ -109,15 +109,15 @@ func TestPublishAndRead(t *testing.T) {
 	if err != nil || len(patch) >= len(bigV1)/4 {
 		t.Fatalf("delta: %d bytes, %v", len(patch), err)
 	}
-	out, err := publish.ZstdPatchApply(bigV1, patch)
+	out, err := publish.ApplyDelta(bigV1, patch)
 	if err != nil || !bytes.Equal(out, v2Of(bigV1)) {
 		t.Fatalf("delta does not reproduce v2: %v", err)
 	}
 	if _, err := s.Delta(ctx, tg2, big2, "0000000000000000000000000000000000000000"); !errors.Is(err, source.ErrNotFound) {
 		t.Fatalf("unknown delta: %v", err)
 	}
-	// A client whose patcher does not know the stand-in format sees no delta.
-	plain := New(f.Repo, signedrepo.Trust{Verifier: f.Verifier()})
+	// A client whose patcher does not know the format sees no delta.
+	plain := New(f.Repo, signedrepo.Trust{Verifier: f.Verifier(), DeltaFormats: []string{"v1"}})
 	if _, err := plain.Delta(ctx, tg2, big2, entry(t, tg, "lib/big.bin").BlobSHA1); !errors.Is(err, source.ErrNotFound) {
 		t.Fatalf("delta in a format the client cannot apply: %v", err)
 	}

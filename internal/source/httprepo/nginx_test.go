@@ -140,7 +140,7 @@ func TestNginx(t *testing.T) {
 	ng := startNginx(t, f.Repo)
 	ctx := context.Background()
 	seen := &repo.MemSeen{}
-	s, err := New(Options{URL: ng.URL, Trust: signedrepo.Trust{Verifier: f.Verifier(), Seen: seen, DeltaFormats: []string{"zstd-patch"}}, HTTP: httpx.Options{Backoff: time.Millisecond}})
+	s, err := New(Options{URL: ng.URL, Trust: signedrepo.Trust{Verifier: f.Verifier(), Seen: seen}, HTTP: httpx.Options{Backoff: time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestNginx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := publish.ZstdPatchApply(big, patch); err != nil || !bytes.Equal(out, big2) {
+	if out, err := publish.ApplyDelta(big, patch); err != nil || !bytes.Equal(out, big2) {
 		t.Fatalf("delta over nginx does not reproduce v2: %v", err)
 	}
 	// A delta the metadata does not list costs no request; a missing one is a fast 404.
@@ -244,7 +244,7 @@ func TestNginx(t *testing.T) {
 		t.Fatalf("unlisted delta: %v", err)
 	}
 	mark(1)
-	tr := signedrepo.Trust{DeltaFormats: []string{"zstd-patch"}}
+	tr := signedrepo.Trust{}
 	d, _ := tr.FindDelta(tg2, big2E, bigE.BlobSHA1)
 	os.Remove(filepath.Join(f.Repo, filepath.FromSlash(d.Object)))
 	if _, err := s.Delta(ctx, tg2, big2E, bigE.BlobSHA1); !errors.Is(err, source.ErrNotFound) {
