@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -182,4 +183,27 @@ func TestInPlaceRollbackTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("MEASURE in-place rollback of %d changed files took %v", 9, time.Since(start))
+}
+
+// noLinks is the real filesystem without hard links (as vfat).
+type noLinks struct{ fsx.OS }
+
+func (noLinks) Link(o, n string) error {
+	return &os.LinkError{Op: "link", Old: o, New: n, Err: syscall.EPERM}
+}
+
+// The releases layout refuses, before downloading anything, a filesystem
+// that lacks what it needs, with an error that says what to use instead.
+func TestReleasesRefusesFilesystemWithoutLinks(t *testing.T) {
+	dir := t.TempDir()
+	src := memsource.New()
+	src.Publish("v1", treeV1)
+	u := newReleasesUpdater(t, dir, src, noLinks{})
+	_, err := u.Update(context.Background())
+	if !errors.Is(err, ErrUnsupportedFS) || Classify(err) != KindLocal || !strings.Contains(err.Error(), `layout = "inplace"`) {
+		t.Fatalf("got %v (kind %d)", err, Classify(err))
+	}
+	if src.Opens != 0 {
+		t.Errorf("%d downloads before the refusal", src.Opens)
+	}
 }

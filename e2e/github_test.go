@@ -293,6 +293,7 @@ func TestBadInput(t *testing.T) {
 		}, nil, 3, "rate limit"},
 		{"server error 500", func() { e.gh.Inject(fakegithub.Fault{Server: "api", Kind: fakegithub.Status500}) }, nil, 3, "500"},
 		{"bad config value", nil, map[string]any{"chunk": "big"}, 2, `"chunk"`},
+		{"not enough free space", nil, map[string]any{"min_free_storage": int64(1) << 60}, 5, "free some space"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -324,6 +325,23 @@ func TestBadInput(t *testing.T) {
 	}
 	if d := treesnap.Diff(expect(filesV2), snap(t, e.target)); d != nil {
 		t.Fatal(d)
+	}
+}
+
+// TestProgressBar: --progress always draws bytes, files, rate and ETA on
+// stderr; by default (not a terminal) nothing is drawn.
+func TestProgressBar(t *testing.T) {
+	e := newEnv(t)
+	e.repo.Commit("v1", filesV1)
+	cfg := e.config(t, map[string]any{"channel": "developer"})
+	r := ota(t, cfg, nil, "update", "--progress", "always")
+	if r.code != 0 || !strings.Contains(r.stderr, "downloading") || !strings.Contains(r.stderr, "files") {
+		t.Fatalf("no progress bar: %v", r)
+	}
+	e.repo.Commit("v2", filesV2)
+	r = ota(t, cfg, nil, "update")
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("progress drawn when stderr is not a terminal: %v", r)
 	}
 }
 

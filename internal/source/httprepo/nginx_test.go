@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -89,10 +90,23 @@ http {
 	cmd := exec.Command(bin, "-p", dir, "-c", cf, "-g", "daemon off;")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	// Its own process group, so the workers stop with the master (a killed
+	// master alone leaves them orphaned).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() {
+		pgid := -cmd.Process.Pid
+		syscall.Kill(pgid, syscall.SIGTERM) // nginx: fast shutdown
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+		syscall.Kill(pgid, syscall.SIGKILL)
+	})
 	for i := 0; ; i++ {
 		c, err := net.Dial("tcp", l.Addr().String())
 		if err == nil {
