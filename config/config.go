@@ -21,6 +21,8 @@ import (
 	"github.com/BurntSushi/toml"
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/otafleet/ota/internal/policy"
+	"github.com/otafleet/ota/internal/schedule"
 	"github.com/otafleet/ota/repo"
 )
 
@@ -84,11 +86,19 @@ type Config struct {
 	Force bool `json:"force"`
 	Debug bool `json:"debug"`
 
+	// Scheduling, rollouts, gates, health checks, hooks and metrics
+	// (check_interval, update windows, rollout_percent, health_check, ...);
+	// see internal/policy.Settings for every key and its default.
+	policy.Settings
+
 	// Path is the file the config was read from (not a key).
 	Path string `json:"-"`
 	// Warnings collects non-fatal findings (unknown keys, ignored keys).
 	Warnings []string `json:"-"`
 }
+
+// Policy returns the scheduling/rollout/health settings with defaults filled.
+func (c Config) Policy() policy.Settings { return c.Settings.WithDefaults() }
 
 // Default returns the configuration used for keys a file leaves out.
 func Default() Config {
@@ -125,8 +135,7 @@ var seedOnly = map[string]bool{
 	"wifi_enabled": true, "wifi_ssid": true, "wifi_password": true, "wifi_timeout_sec": true,
 	"cellular_uart": true, "cellular_tx_pin": true, "cellular_rx_pin": true, "cellular_baud": true,
 	"cellular_apn": true, "cellular_tech": true, "cellular_cost_per_mb": true, "lora_spi_pins": true,
-	"lora_cs_pin": true, "lora_rst_pin": true, "lora_freq": true, "error_history_limit": true,
-	"power_source": true,
+	"lora_cs_pin": true, "lora_rst_pin": true, "lora_freq": true,
 }
 
 // Error is a configuration problem; the CLI maps it to the config exit code.
@@ -162,35 +171,28 @@ func Parse(path string, raw []byte) (Config, error) {
 	c.Path = path
 	known := jsonKeys(reflect.TypeOf(c))
 	var problems []string
+	// The original's documented nested form {"update_scheduling": {...}}
+	// means the same as the flat keys.
+	warns, err := schedule.Flatten(m)
+	c.Warnings = append(c.Warnings, warns...)
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
 	clean := map[string]any{}
 	for _, k := range sortedKeys(m) {
 		v := m[k]
 		switch {
 		case strings.HasPrefix(k, "_"): // the original's "_key_comment" siblings
-		case k == "update_scheduling":
-			// Nested form documented by the original; flattened here.
-			sub, ok := v.(map[string]any)
-			if !ok {
-				problems = append(problems, `key "update_scheduling": expected a table/object of scheduling keys`)
-				continue
-			}
-			for sk, sv := range sub {
-				if _, dup := m[sk]; !dup {
-					clean[sk] = sv
-				}
-			}
 		case known[k]:
 			clean[k] = v
 		case seedOnly[k]:
 			c.Warnings = append(c.Warnings, fmt.Sprintf("key %q is a MicroPython-only setting and is ignored here", k))
+		case k == "reset_mode":
+			// The original rebooted the board after every update by default.
+			c.Warnings = append(c.Warnings, `key "reset_mode" is ignored: set restart_command instead `+
+				`(for example "systemctl restart myapp", or "systemctl reboot" for the original's hard reset)`)
 		default:
 			c.Warnings = append(c.Warnings, fmt.Sprintf("unknown key %q is ignored (check its spelling against the README)", k))
-		}
-	}
-	for k := range clean {
-		if !known[k] {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("unknown key %q in update_scheduling is ignored", k))
-			delete(clean, k)
 		}
 	}
 	// Null means "use the default" for every key.
@@ -393,6 +395,9 @@ func (c *Config) validate() []string {
 			bad("delete_patterns", "an empty pattern would match the whole folder; list folder prefixes such as \"lib/old\"")
 		}
 	}
+	if err := c.Settings.WithDefaults().Validate(); err != nil {
+		p = append(p, err.Error())
+	}
 	if fi, err := os.Stat(c.TargetDir); err != nil || !fi.IsDir() {
 		bad("target_dir", "folder %s does not exist: create it or fix the path", c.TargetDir)
 	}
@@ -462,6 +467,12 @@ func normYAML(v any) any {
 func jsonKeys(t reflect.Type) map[string]bool {
 	keys := map[string]bool{}
 	for i := 0; i < t.NumField(); i++ {
+		if f := t.Field(i); f.Anonymous && f.Type.Kind() == reflect.Struct {
+			for k := range jsonKeys(f.Type) { // embedded key groups (policy.Settings)
+				keys[k] = true
+			}
+			continue
+		}
 		tag := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]
 		if tag != "" && tag != "-" {
 			keys[tag] = true

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"strings"
 
@@ -20,15 +21,19 @@ compares its files with the installed ones. When nothing changed upstream it
 costs one conditional request answered 304. It changes no application file
 (it does finish or undo an update interrupted by a crash first).
 
+It also says whether an available update may be installed now ("eligible")
+or why it is "held_back" (staged rollout, update window, battery, inhibit
+file, crash deferral, a release that failed its health check before).
+
 With --json it prints {"update_available", "current", "target", "add",
-"modify", "delete", "download_bytes"}.`,
+"modify", "delete", "download_bytes", "eligible", "held_back"}.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			u, err := g.updater(false)
+			a, err := g.agentFor(false, slog.LevelWarn)
 			if err != nil {
 				return err
 			}
-			r, err := u.Check(cmd.Context())
+			r, err := a.Check(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -58,13 +63,19 @@ With --json it prints {"update_available", "current", "target", "add",
 			list("+", r.Add)
 			list("~", r.Modify)
 			list("-", r.Delete)
+			if r.Eligible {
+				fmt.Fprintln(out, "Eligible: yes, `ota update` installs it now.")
+			} else {
+				printHeld(g, r.HeldBack)
+			}
 			return nil
 		},
 	}
 }
 
 func newUpdateCmd(g *Global) *cobra.Command {
-	return &cobra.Command{
+	var now bool
+	cmd := &cobra.Command{
 		Use:   "update",
 		Short: "Bring the folder to the target version, atomically",
 		Long: `update downloads only the files that changed (or binary deltas of them),
@@ -73,22 +84,42 @@ filesystem and activates them through a journal. A crash or power cut at any
 moment leaves the old version or the new one, never a mix; the next ota
 command finishes or undoes the interrupted update.
 
+The update is installed only when eligible (staged rollout, update window,
+gates; see "ota check"); a held-back update is success (exit 0) and lists
+the reasons. --now ignores the rollout and the window.
+
+When health_check is configured the new release is checked right away
+(with pre_update, post_update and restart_command around it); if it fails,
+the previous release is restored exactly, the failed one is never retried,
+and ota exits with code 6 ("reverted": true in --json).
+
 With --json it prints {"updated", "current", "files_downloaded",
-"bytes_downloaded", ...}. Already up to date is success (exit 0).`,
+"bytes_downloaded", "reverted", "held_back", ...}. Already up to date is
+success (exit 0).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			u, err := g.updater(!g.JSON)
+			a, err := g.agentFor(!g.JSON, slog.LevelWarn)
 			if err != nil {
 				return err
 			}
-			r, err := u.Update(cmd.Context())
+			r, err := a.Update(cmd.Context(), now)
 			if err != nil {
+				if g.JSON && r != nil {
+					return g.printReportWithError(r, err)
+				}
 				return err
 			}
 			if g.JSON {
 				return g.printJSON(r)
 			}
 			out := g.IO.Out
+			if r.TrialRecovered != "" {
+				fmt.Fprintf(out, "Finished the trial of the previous update (%s).\n", r.TrialRecovered)
+			}
+			if len(r.HeldBack) > 0 {
+				printHeld(g, r.HeldBack)
+				return nil
+			}
 			if r.Recovered != "" {
 				fmt.Fprintf(out, "Recovered an interrupted update (%s).\n", r.Recovered)
 			}
@@ -103,9 +134,14 @@ With --json it prints {"updated", "current", "files_downloaded",
 				fmt.Fprintf(out, ", %d as deltas", r.DeltasApplied)
 			}
 			fmt.Fprintln(out, ".")
+			if r.OnTrial {
+				fmt.Fprintln(out, "On trial: run `ota confirm` from the application, or it is reverted at the deadline.")
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&now, "now", false, "ignore the staged rollout and the update window")
+	return cmd
 }
 
 func newStatusCmd(g *Global) *cobra.Command {
@@ -115,14 +151,15 @@ func newStatusCmd(g *Global) *cobra.Command {
 		Long: `status reads the installed version (version.json) and reports an update
 interrupted by a crash ("pending"). It is read-only: it makes no request and
 does not recover; any other command does. With --json it prints
-{"current", "pending"}.`,
+{"current", "pending", "last_check", "next_check", "last_error", "trial",
+"bad_releases"}.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			u, err := g.updater(false)
+			a, err := g.agentFor(false, slog.LevelWarn)
 			if err != nil {
 				return err
 			}
-			s, err := u.Status(cmd.Context())
+			s, err := a.Status(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -135,8 +172,19 @@ does not recover; any other command does. With --json it prints
 			} else {
 				fmt.Fprintln(g.IO.Out, "Pending:   no")
 			}
-			if n := len(s.Errors); n > 0 {
-				fmt.Fprintf(g.IO.Out, "Last error: %s\n", s.Errors[n-1])
+			fmt.Fprintf(g.IO.Out, "Last check: %s\n", formatTime(s.LastCheck))
+			if !s.NextCheck.IsZero() {
+				fmt.Fprintf(g.IO.Out, "Next check: %s\n", formatTime(s.NextCheck))
+			}
+			if s.Trial != nil {
+				fmt.Fprintf(g.IO.Out, "On trial:  %s (previous %s), deadline %s\n",
+					state.Format(&s.Trial.Pending), state.Format(&s.Trial.Previous), formatTime(s.Trial.Deadline))
+			}
+			for _, b := range s.BadReleases {
+				fmt.Fprintf(g.IO.Out, "Bad release: %s (%s): %s\n", state.Format(&b.Version), formatTime(b.Time), b.Reason)
+			}
+			if s.LastError != "" {
+				fmt.Fprintf(g.IO.Out, "Last error: %s\n", s.LastError)
 			}
 			return nil
 		},

@@ -46,7 +46,24 @@ func TestKeygenPublishUpdate(t *testing.T) {
 	cfg := filepath.Join(dev, "ota_config.json")
 	b, _ := json.Marshal(map[string]any{"source": "dir", "path": out, "trusted_keys": []string{kg.TrustedKey}})
 	os.WriteFile(cfg, b, 0o644)
-	if code, stdout, stderr = run(t, "--config", cfg, "update"); code != 0 {
+	// The release is published at 10 % ramping over 2 days: this device
+	// (device_id "dev-1", cohort ≥ 10 % for this release) is held back, and
+	// --now ignores the staged rollout.
+	b, _ = json.Marshal(map[string]any{"source": "dir", "path": out, "trusted_keys": []string{kg.TrustedKey}, "device_id": "dev-1"})
+	os.WriteFile(cfg, b, 0o644)
+	code, stdout, stderr = run(t, "--config", cfg, "check", "--json")
+	var ck struct {
+		Eligible bool     `json:"eligible"`
+		HeldBack []string `json:"held_back"`
+	}
+	json.Unmarshal([]byte(stdout), &ck)
+	if code != 0 || ck.Eligible || len(ck.HeldBack) != 1 || !strings.Contains(ck.HeldBack[0], "staged rollout at 10") {
+		t.Fatalf("check of a 10 %% rollout: %d %+v %s", code, ck, stderr)
+	}
+	if code, stdout, stderr = run(t, "--config", cfg, "update"); code != 0 || !strings.Contains(stdout, "Held back: staged rollout") {
+		t.Fatalf("held-back update: %d %s %s", code, stdout, stderr)
+	}
+	if code, stdout, stderr = run(t, "--config", cfg, "update", "--now"); code != 0 {
 		t.Fatalf("update: %d %s %s", code, stdout, stderr)
 	}
 	if got, _ := os.ReadFile(filepath.Join(dev, "lib", "app.py")); string(got) != "print('hi')\n" {

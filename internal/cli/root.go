@@ -16,6 +16,7 @@ import (
 
 	"github.com/otafleet/ota"
 	"github.com/otafleet/ota/config"
+	"github.com/otafleet/ota/internal/source"
 )
 
 // Global holds the flags every command shares.
@@ -25,6 +26,8 @@ type Global struct {
 	Debug      bool
 	Progress   string // auto, always, never
 	IO         *IOStreams
+	// source, when set (tests), replaces the configured transport.
+	source source.Source
 }
 
 // usageError marks command-line mistakes (exit code 2).
@@ -32,7 +35,11 @@ type usageError struct{ error }
 
 // Main runs the CLI and returns the process exit code.
 func Main(ctx context.Context, args []string, io *IOStreams) int {
-	g := &Global{IO: io}
+	return mainWith(ctx, &Global{IO: io}, args)
+}
+
+func mainWith(ctx context.Context, g *Global, args []string) int {
+	io := g.IO
 	root := newRoot(g)
 	root.SetArgs(args)
 	root.SetIn(io.In)
@@ -43,6 +50,7 @@ func Main(ctx context.Context, args []string, io *IOStreams) int {
 		return 0
 	}
 	var ue usageError
+	var re reportedError
 	var de *DeltaExitError
 	kind := ota.Classify(err)
 	switch {
@@ -51,7 +59,7 @@ func Main(ctx context.Context, args []string, io *IOStreams) int {
 	case errors.As(err, &ue) || isCobraUsage(err):
 		kind = ota.KindConfig
 	}
-	if g.JSON {
+	if g.JSON && !errors.As(err, &re) {
 		enc := json.NewEncoder(io.Out)
 		enc.Encode(map[string]any{"error": err.Error(), "exit_code": int(kind), "kind": kindName(kind)})
 	}
@@ -84,6 +92,8 @@ func hint(k ota.Kind) string {
 		return "the server sent data that does not match its hashes; nothing was installed. Check the source (or a proxy in between) and run again"
 	case ota.KindLocal:
 		return "a local filesystem problem; the folder holds the previous version. Fix space or permissions and run again"
+	case ota.KindRejected:
+		return "the previous release is running again and the failed one will not be retried (see `ota status`); fix the release or the health_check and publish a newer one"
 	case ota.KindBusy:
 		return "another ota command is running on this folder; wait for it and run again"
 	case ota.KindOther:
@@ -116,7 +126,8 @@ Config: --config FILE (.json, .yaml, .yml or .toml); default $OTA_CONFIG, then
 	pf.BoolVar(&g.JSON, "json", false, "print machine-readable JSON on stdout")
 	pf.BoolVar(&g.Debug, "debug", false, "log every step to stderr")
 	pf.StringVar(&g.Progress, "progress", "auto", "progress bar: auto (on a terminal), always or never")
-	root.AddCommand(newCheckCmd(g), newUpdateCmd(g), newStatusCmd(g), newRecoverCmd(g), newRollbackCmd(g), newVersionCmd(g), newDemoCmd(g), newDeltaCmd())
+	root.AddCommand(newCheckCmd(g), newUpdateCmd(g), newStatusCmd(g), newRecoverCmd(g), newRollbackCmd(g), newVersionCmd(g),
+		newDemoCmd(g), newDeltaCmd(), newConfirmCmd(g), newDaemonCmd(g))
 	root.AddCommand(newPublishCmd(g), newKeygenCmd(g))
 	return root
 }

@@ -1,0 +1,127 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/otafleet/ota"
+	"github.com/otafleet/ota/config"
+	"github.com/otafleet/ota/internal/fsx"
+	"github.com/otafleet/ota/internal/testutil/memsource"
+	"github.com/otafleet/ota/internal/testutil/treesnap"
+)
+
+var (
+	treeV1 = memsource.Tree{"app.sh": {Data: "echo v1\n"}, "lib/a.txt": {Data: "a1\n"}, "old.txt": {Data: "old\n"}}
+	treeV2 = memsource.Tree{"app.sh": {Data: "echo v2\n"}, "lib/a.txt": {Data: "a2\n"}, "lib/new/b.txt": {Data: "b\n"}}
+)
+
+var owned = []string{".ota", ".ota_stage", ".ota_backup", "version.json", "ota_error.json"}
+
+type env struct {
+	dir string
+	src *memsource.Source
+	cfg config.Config
+}
+
+func newEnv(t *testing.T, policyJSON string) *env {
+	t.Helper()
+	dir := t.TempDir()
+	e := &env{dir: dir, src: memsource.New()}
+	cfgPath := filepath.Join(t.TempDir(), "c.json")
+	os.WriteFile(cfgPath, []byte(`{"owner":"o","repo":"r","target_dir":"`+dir+`","device_id":"dev-1"`+policyJSON+`}`), 0o644)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cfg = cfg
+	return e
+}
+
+func (e *env) agent(t *testing.T) *Agent {
+	t.Helper()
+	u, err := ota.New(e.cfg, ota.Options{Source: e.src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := New(u, e.cfg, nil)
+	a.PowerSupplyDir = filepath.Join(e.dir, "no-power-supply")
+	return a
+}
+
+func TestHeldBackByRollout(t *testing.T) {
+	e := newEnv(t, `,"rollout_percent":0`)
+	e.src.Publish("v1", treeV1)
+	ctx := context.Background()
+	rep, err := e.agent(t).Update(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Updated || len(rep.HeldBack) != 1 || !strings.Contains(rep.HeldBack[0], "staged rollout") {
+		t.Fatalf("report %+v", rep)
+	}
+	// --now ignores the rollout.
+	if rep, err := e.agent(t).Update(ctx, true); err != nil || !rep.Updated {
+		t.Fatalf("--now: %+v %v", rep, err)
+	}
+	st, _ := e.agent(t).Status(ctx)
+	if st.LastCheck.IsZero() || st.Trial != nil {
+		t.Errorf("status %+v", st)
+	}
+}
+
+func TestHealthyUpdateConfirmed(t *testing.T) {
+	e := newEnv(t, `,"health_check":"test -f app.sh && test -n \"$OTA_TO_COMMIT\"","health_timeout_sec":2`)
+	e.src.Publish("v1", treeV1)
+	ctx := context.Background()
+	if rep, err := e.agent(t).Update(ctx, false); err != nil || !rep.Updated || rep.Reverted {
+		t.Fatalf("v1: %+v %v", rep, err)
+	}
+	e.src.Publish("v2", treeV2)
+	a := e.agent(t)
+	rep, err := a.Update(ctx, false)
+	if err != nil || !rep.Updated || rep.Reverted || rep.OnTrial {
+		t.Fatalf("v2: %+v %v", rep, err)
+	}
+	st, _ := a.Status(ctx)
+	if st.Trial != nil || len(st.BadReleases) != 0 || st.Current.Ref != "v2" {
+		t.Errorf("status %+v", st)
+	}
+	if m := a.Metrics().Load(); m.Updates != 2 || m.Ref != "v2" {
+		t.Errorf("metrics %+v", m)
+	}
+}
+
+func TestFailingHealthCheckReverts(t *testing.T) {
+	e := newEnv(t, `,"health_check":"grep -q v1 app.sh","health_timeout_sec":1,"health_interval_sec":1`)
+	v1 := e.src.Publish("v1", treeV1)
+	ctx := context.Background()
+	if rep, err := e.agent(t).Update(ctx, false); err != nil || !rep.Updated {
+		t.Fatalf("install v1: %+v %v", rep, err)
+	}
+	before, _ := treesnap.Take(e.dir, owned...)
+	v2 := e.src.Publish("v2", treeV2)
+	a := e.agent(t)
+	rep, err := a.Update(ctx, false)
+	if !errors.Is(err, ota.ErrRejected) || ota.Classify(err) != ota.KindRejected || rep == nil || !rep.Reverted {
+		t.Fatalf("update = %+v, %v", rep, err)
+	}
+	after, _ := treesnap.Take(e.dir, owned...)
+	if d := treesnap.Diff(before, after); len(d) > 0 {
+		t.Errorf("tree after revert differs from v1: %v", d)
+	}
+	st, _ := a.Status(ctx)
+	if st.Current == nil || st.Current.Commit != v1.Commit || len(st.BadReleases) != 1 || st.BadReleases[0].Commit != v2.Commit {
+		t.Errorf("status %+v", st)
+	}
+	// The bad release is held back, not retried.
+	cr, err := a.Check(ctx, false)
+	if err != nil || cr.Eligible || len(cr.HeldBack) == 0 || !strings.Contains(cr.HeldBack[0], "not retried") {
+		t.Errorf("check after revert: %+v %v", cr, err)
+	}
+	_ = fsx.OS{}
+}
