@@ -311,13 +311,6 @@ func (u *Updater) Update(ctx context.Context) (res *UpdateResult, err error) {
 		return nil, err
 	}
 	defer unlock()
-	defer func() {
-		if err != nil && Classify(err) != KindBusy {
-			if werr := state.AppendError(u.fs, u.dirs.Target, "OTA update failed: "+err.Error()); werr != nil {
-				u.log.Warn("could not record the error", "err", werr)
-			}
-		}
-	}()
 	rec, err := u.recover()
 	if err != nil {
 		return nil, err
@@ -389,9 +382,6 @@ func (u *Updater) updateFrom(ctx context.Context, src source.Source, force bool)
 	res.Added, res.Modified, res.Deleted = len(p.Add), len(p.Modify), len(p.Delete)
 	if err := fsx.RemoveAll(u.fs, u.dirs.Stage); err != nil {
 		u.log.Warn("could not empty the stage folder", "err", err)
-	}
-	if err := state.ClearErrors(u.fs, u.dirs.Target); err != nil {
-		u.log.Warn("could not clear the error file", "err", err)
 	}
 	u.log.Info("updated", "from", state.Format(r.Current), "to", state.Format(&r.Target),
 		"added", res.Added, "modified", res.Modified, "deleted", res.Deleted, "bytes", res.BytesDownloaded)

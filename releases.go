@@ -168,7 +168,6 @@ func (u *Updater) updateReleases(ctx context.Context, src source.Source, force b
 		u.log.Warn("could not remove old releases", "err", err)
 	}
 	_ = fsx.RemoveAll(u.fs, u.dirs.Stage)
-	_ = state.ClearErrors(u.fs, u.dirs.Target)
 	return res, nil
 }
 
