@@ -232,7 +232,6 @@ func ReadErrors(fsys fsx.FS, targetDir string) []string {
 	return doc.Errors
 }
 
-
 // Format renders a version as the original's _format_version did.
 func Format(v *source.Version) string {
 	if v == nil {
