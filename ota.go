@@ -311,13 +311,6 @@ func (u *Updater) Update(ctx context.Context) (res *UpdateResult, err error) {
 		return nil, err
 	}
 	defer unlock()
-	defer func() {
-		if err != nil && Classify(err) != KindBusy {
-			if werr := state.AppendError(u.fs, u.dirs.Target, "OTA update failed: "+err.Error()); werr != nil {
-				u.log.Warn("could not record the error", "err", werr)
-			}
-		}
-	}()
 	rec, err := u.recover()
 	if err != nil {
 		return nil, err
@@ -355,11 +348,50 @@ func (u *Updater) Rollback(ctx context.Context) (res *UpdateResult, err error) {
 	return u.updateFrom(ctx, src, true)
 }
 
+// Apply installs exactly what an earlier Check found, without resolving or
+// listing the tree again (the agent checks eligibility in between). If the
+// installed version changed since that check, it checks again.
+func (u *Updater) Apply(ctx context.Context, r *CheckResult) (res *UpdateResult, err error) {
+	unlock, err := u.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	rec, err := u.recover()
+	if err != nil {
+		return nil, err
+	}
+	cur := state.ReadVersion(u.fs, u.dirs.Target)
+	if u.releasesMode() {
+		cur = u.releaseVersion(u.layout().Current())
+	}
+	stale := r == nil || (r.plan == nil && r.UpdateAvailable) || (cur == nil) != (r.Current == nil) || (cur != nil && *cur != *r.Current)
+	switch {
+	case stale && u.releasesMode():
+		res, err = u.updateReleases(ctx, u.src, u.cfg.Force)
+	case stale:
+		res, err = u.updateFrom(ctx, u.src, u.cfg.Force)
+	case u.releasesMode():
+		res, err = u.applyReleases(ctx, u.src, r)
+	default:
+		res, err = u.applyCheck(ctx, u.src, r)
+	}
+	if res != nil {
+		res.Recovered = rec
+	}
+	return res, err
+}
+
 func (u *Updater) updateFrom(ctx context.Context, src source.Source, force bool) (res *UpdateResult, err error) {
 	r, err := u.checkFrom(ctx, src, force)
 	if err != nil {
 		return nil, err
 	}
+	return u.applyCheck(ctx, src, r)
+}
+
+// applyCheck fetches and activates the plan of r.
+func (u *Updater) applyCheck(ctx context.Context, src source.Source, r *CheckResult) (res *UpdateResult, err error) {
 	res = &UpdateResult{Current: r.Target, Previous: r.Current}
 	if !r.UpdateAvailable {
 		res.Current = *r.Current
@@ -389,9 +421,6 @@ func (u *Updater) updateFrom(ctx context.Context, src source.Source, force bool)
 	res.Added, res.Modified, res.Deleted = len(p.Add), len(p.Modify), len(p.Delete)
 	if err := fsx.RemoveAll(u.fs, u.dirs.Stage); err != nil {
 		u.log.Warn("could not empty the stage folder", "err", err)
-	}
-	if err := state.ClearErrors(u.fs, u.dirs.Target); err != nil {
-		u.log.Warn("could not clear the error file", "err", err)
 	}
 	u.log.Info("updated", "from", state.Format(r.Current), "to", state.Format(&r.Target),
 		"added", res.Added, "modified", res.Modified, "deleted", res.Deleted, "bytes", res.BytesDownloaded)

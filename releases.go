@@ -106,6 +106,11 @@ func (u *Updater) updateReleases(ctx context.Context, src source.Source, force b
 	if err != nil {
 		return nil, err
 	}
+	return u.applyReleases(ctx, src, r)
+}
+
+// applyReleases builds and activates the release r describes.
+func (u *Updater) applyReleases(ctx context.Context, src source.Source, r *CheckResult) (*UpdateResult, error) {
 	res := &UpdateResult{Current: r.Target, Previous: r.Current}
 	if !r.UpdateAvailable {
 		res.Current = *r.Current
@@ -168,7 +173,6 @@ func (u *Updater) updateReleases(ctx context.Context, src source.Source, force b
 		u.log.Warn("could not remove old releases", "err", err)
 	}
 	_ = fsx.RemoveAll(u.fs, u.dirs.Stage)
-	_ = state.ClearErrors(u.fs, u.dirs.Target)
 	return res, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/otafleet/ota/internal/gitobj"
 	"github.com/otafleet/ota/internal/testutil/fakegithub"
 	"github.com/otafleet/ota/internal/testutil/gitfixture"
 	"github.com/otafleet/ota/internal/testutil/treesnap"
@@ -47,15 +48,10 @@ func TestDeltaUpdatesFromGitHub(t *testing.T) {
 	e.repo.Git("commit", "-q", "-m", "v2 deltas")
 
 	// Damage one delta on the wire: the agent must fall back to the file.
-	// Target app.js's delta by name: with parallel downloads a bare ".deltas/"
-	// could hit small.txt's 404 first and corrupt nothing.
-	var appOld string
-	for _, te := range e.repo.LsTree(c1) {
-		if te.Path == "app.js" {
-			appOld = te.SHA
-		}
-	}
-	e.gh.Inject(fakegithub.Fault{Server: "raw", PathContains: ".deltas/" + appOld + "-", Kind: fakegithub.Corrupt, Times: 1})
+	// Aimed at app.js's delta by its name (the blob ids), so it cannot land
+	// on small.txt's 404.
+	appDelta := ".deltas/" + gitobj.BlobSHA1Bytes([]byte(bigText(1))) + "-" + gitobj.BlobSHA1Bytes([]byte(bigText(2))) + ".delta"
+	e.gh.Inject(fakegithub.Fault{Server: "raw", PathContains: appDelta, Kind: fakegithub.Corrupt, Times: 1})
 	e.gh.ResetRequests()
 	var res struct {
 		updateJSON

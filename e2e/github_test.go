@@ -116,10 +116,17 @@ func TestDeveloperChannel(t *testing.T) {
 	if !up.Updated || up.FilesDownloaded != 5 {
 		t.Fatalf("update: %+v", up)
 	}
+	api := 0
 	for _, r := range e.gh.Requests() {
 		if r.Server == "raw" && !strings.Contains(r.Path, c2) {
 			t.Errorf("file fetched by something other than the resolved commit: %s", r.Path)
 		}
+		if r.Server == "api" {
+			api++
+		}
+	}
+	if api != 2 {
+		t.Errorf("update made %d API requests, want 2 (commit, tree): %v", api, e.gh.Requests())
 	}
 	if d := treesnap.Diff(treesnap.Merge(expect(filesV2), local), snap(t, e.target)); d != nil {
 		t.Fatalf("after update: %v", d)

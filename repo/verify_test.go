@@ -204,12 +204,12 @@ func FuzzVerify(f *testing.F) {
 	})
 }
 
-// TestWriteFuzzCorpus regenerates testdata/fuzz/FuzzVerify with
-// OTA_WRITE_CORPUS=1 (signatures are deterministic, so the files are stable).
-func TestWriteFuzzCorpus(t *testing.T) {
-	if os.Getenv("OTA_WRITE_CORPUS") != "1" {
-		t.Skip("set OTA_WRITE_CORPUS=1 to regenerate the fuzz seed corpus")
-	}
+// TestFuzzCorpusIsCurrent checks that the committed seed corpus in
+// testdata/fuzz/FuzzVerify is exactly what the current code signs
+// (signatures are deterministic), so the fuzzer starts from valid bundles.
+// OTA_WRITE_CORPUS=1 rewrites it instead.
+func TestFuzzCorpusIsCurrent(t *testing.T) {
+	write := os.Getenv("OTA_WRITE_CORPUS") == "1"
 	rel := testRelease()
 	rel.Files = append(rel.Files, File{Path: "l", Mode: ModeSymlink, Size: int64(len(linkTarget)), SHA256: linkSHA, SHA1: testSHA1, LinkTarget: linkTarget})
 	rel.Deltas = []Delta{{FromSHA256: testSHA256, ToSHA256: testSHA256, SHA256: testSHA256, FromSHA1: testSHA1, ToSHA1: testSHA1,
@@ -229,8 +229,15 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	os.MkdirAll(dir, 0o755)
 	for name, b := range seeds {
 		data := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
+		p := filepath.Join(dir, name)
+		if write {
+			if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if got, err := os.ReadFile(p); err != nil || string(got) != data {
+			t.Errorf("seed %s is stale or missing (%v): run OTA_WRITE_CORPUS=1 go test -run FuzzCorpus ./repo", p, err)
 		}
 	}
 }

@@ -41,6 +41,8 @@ import (
 type Updater interface {
 	Check(ctx context.Context) (*ota.CheckResult, error)
 	Update(ctx context.Context) (*ota.UpdateResult, error)
+	// Apply installs what Check found without resolving again.
+	Apply(ctx context.Context, r *ota.CheckResult) (*ota.UpdateResult, error)
 	Status(ctx context.Context) (*ota.Status, error)
 }
 
@@ -286,7 +288,7 @@ func (a *Agent) Apply(ctx context.Context, rep *CheckReport) (*UpdateReport, err
 	if err := g.Before(ctx, tr); err != nil {
 		return out, err
 	}
-	res, err := a.U.Update(ctx)
+	res, err := a.U.Apply(ctx, rep.CheckResult)
 	if res != nil {
 		out.UpdateResult = res
 	}

@@ -7,14 +7,14 @@
 //     with their git blob SHA-1 and a stat cache (size, mtime, inode) so a check
 //     with nothing changed does not re-read every file.
 //   - the HTTP cache (state_dir/http-cache.json): ETags for conditional requests.
-//   - ota_error.json in the target folder: the last errors, bounded.
+//   - ota_error.json in the target folder: the error history, written by the
+//     agent (internal/trial); read here for status.
 //
 // All writes are durable (write, fsync, rename, fsync dir).
 package state
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -221,35 +221,6 @@ func (c *HTTPCache) Save() error {
 	return nil
 }
 
-// Error-file bounds.
-const (
-	maxErrors   = 20
-	maxErrorLen = 2000
-)
-
-// AppendError adds msg to ota_error.json, keeping the newest maxErrors
-// entries of at most maxErrorLen bytes each.
-func AppendError(fsys fsx.FS, targetDir string, msgs ...string) error {
-	p := path.Join(targetDir, ErrorFile)
-	var doc struct {
-		Errors []string `json:"errors"`
-	}
-	if b, err := fsx.ReadFile(fsys, p); err == nil {
-		_ = json.Unmarshal(b, &doc)
-	}
-	for _, m := range msgs {
-		if len(m) > maxErrorLen {
-			m = m[:maxErrorLen] + "..."
-		}
-		doc.Errors = append(doc.Errors, m)
-	}
-	if n := len(doc.Errors); n > maxErrors {
-		doc.Errors = doc.Errors[n-maxErrors:]
-	}
-	b, _ := json.Marshal(doc)
-	return fsx.WriteFileAtomic(fsys, p, b, 0o644)
-}
-
 // ReadErrors returns the recorded errors, oldest first.
 func ReadErrors(fsys fsx.FS, targetDir string) []string {
 	var doc struct {
@@ -259,16 +230,6 @@ func ReadErrors(fsys fsx.FS, targetDir string) []string {
 		_ = json.Unmarshal(b, &doc)
 	}
 	return doc.Errors
-}
-
-// ClearErrors removes ota_error.json after a successful update (the original
-// never cleared it, so a stale error looked current forever).
-func ClearErrors(fsys fsx.FS, targetDir string) error {
-	err := fsys.Remove(path.Join(targetDir, ErrorFile))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
 }
 
 // Format renders a version as the original's _format_version did.
