@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -23,10 +24,11 @@ func TestFailingHealthCheckReverts(t *testing.T) {
 	e := newEnv(t)
 	c1 := e.repo.Commit("v1", filesV1)
 	hookLog := filepath.Join(t.TempDir(), "hooks.log")
+	healthLog := filepath.Join(t.TempDir(), "health.log")
 	os.WriteFile(filepath.Join(e.target, "user.db"), []byte("local data"), 0o600)
 	cfg := e.config(t, map[string]any{
 		"channel":             "developer",
-		"health_check":        "! grep -q v2 main.py",
+		"health_check":        `date +%s.%N >> ` + healthLog + `; ! grep -q v2 main.py`,
 		"health_timeout_sec":  1,
 		"health_interval_sec": 1,
 		"post_update":         `echo "post $OTA_FROM_COMMIT>$OTA_TO_COMMIT" >> ` + hookLog,
@@ -59,6 +61,18 @@ func TestFailingHealthCheckReverts(t *testing.T) {
 	}
 	if d := treesnap.Diff(before, rawSnap(t, e.target)); d != nil {
 		t.Fatalf("tree after revert is not v1 exactly: %v", d)
+	}
+	// From the last failed health check to the old version restored (the
+	// revert ends by rewriting version.json).
+	if attempts := strings.Fields(readFile(t, healthLog)); len(attempts) > 0 {
+		var last float64
+		fmt.Sscan(attempts[len(attempts)-1], &last)
+		fi, _ := os.Stat(filepath.Join(e.target, "version.json"))
+		restored := float64(fi.ModTime().UnixNano()) / 1e9
+		var first float64
+		fmt.Sscan(attempts[1], &first) // attempts[0] is v1's passing check
+		t.Logf("MEASURE failed health check -> old version restored: %.1f ms after the last failed attempt, %.1f ms after the first (health_timeout_sec 1 retries until the deadline; %d failing attempts)",
+			(restored-last)*1000, (restored-first)*1000, len(attempts)-1)
 	}
 	if d := treesnap.Diff(treesnap.Merge(expect(filesV1), local), snap(t, e.target)); d != nil {
 		t.Fatalf("after revert: %v", d)
@@ -106,6 +120,15 @@ func TestFailingHealthCheckReverts(t *testing.T) {
 	if !up.Updated || up.Reverted || up.Current.Commit != c3 {
 		t.Fatalf("a newer release must install: %+v", up)
 	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // TestDaemon runs `ota daemon` under a fake systemd notify socket: READY,

@@ -123,6 +123,11 @@ func (c Checker) Wait(ctx context.Context) (attempts int, err error) {
 			return attempts, nil
 		}
 		log.Warn("health check attempt failed", "attempt", attempts, "err", last)
+		// No attempt can start after the deadline: when the next one would,
+		// give up now rather than sleep until then (it speeds up the revert).
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= iv {
+			return attempts, fmt.Errorf("%w after %d attempt(s) within %v (health_timeout_sec): %w", ErrUnhealthy, attempts, total, last)
+		}
 		t := time.NewTimer(iv)
 		select {
 		case <-ctx.Done():
