@@ -190,6 +190,21 @@ func (u *Updater) Recover(ctx context.Context) (string, error) {
 	return u.recover()
 }
 
+// begin takes the lock and recovers an interrupted update, as every command
+// that may change the folder must; the caller defers unlock.
+func (u *Updater) begin() (unlock func(), recovered string, err error) {
+	unlock, err = u.lock()
+	if err != nil {
+		return nil, "", err
+	}
+	recovered, err = u.recover()
+	if err != nil {
+		unlock()
+		return nil, recovered, err
+	}
+	return unlock, recovered, nil
+}
+
 func (u *Updater) recover() (string, error) {
 	if u.releasesMode() {
 		// The current symlink is the commit point; version.json follows it,
@@ -219,15 +234,11 @@ func (u *Updater) recover() (string, error) {
 // Check resolves the target and plans the update without changing the
 // application files.
 func (u *Updater) Check(ctx context.Context) (*CheckResult, error) {
-	unlock, err := u.lock()
+	unlock, rec, err := u.begin()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	rec, err := u.recover()
-	if err != nil {
-		return nil, err
-	}
 	r, err := u.check(ctx)
 	if r != nil {
 		r.Recovered = rec
@@ -306,15 +317,11 @@ func (u *Updater) saveCache() {
 
 // Update brings the target folder to the target version.
 func (u *Updater) Update(ctx context.Context) (res *UpdateResult, err error) {
-	unlock, err := u.lock()
+	unlock, rec, err := u.begin()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	rec, err := u.recover()
-	if err != nil {
-		return nil, err
-	}
 	if u.releasesMode() {
 		res, err = u.updateReleases(ctx, u.src, u.cfg.Force)
 	} else {
@@ -330,14 +337,11 @@ func (u *Updater) Update(ctx context.Context) (res *UpdateResult, err error) {
 // in-place layout it is a journaled re-apply of the previous version's files,
 // kept in the object store by the last update: no download.
 func (u *Updater) Rollback(ctx context.Context) (res *UpdateResult, err error) {
-	unlock, err := u.lock()
+	unlock, _, err := u.begin()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if _, err := u.recover(); err != nil {
-		return nil, err
-	}
 	if u.releasesMode() {
 		return u.rollbackReleases()
 	}
@@ -352,15 +356,11 @@ func (u *Updater) Rollback(ctx context.Context) (res *UpdateResult, err error) {
 // listing the tree again (the agent checks eligibility in between). If the
 // installed version changed since that check, it checks again.
 func (u *Updater) Apply(ctx context.Context, r *CheckResult) (res *UpdateResult, err error) {
-	unlock, err := u.lock()
+	unlock, rec, err := u.begin()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	rec, err := u.recover()
-	if err != nil {
-		return nil, err
-	}
 	cur := state.ReadVersion(u.fs, u.dirs.Target)
 	if u.releasesMode() {
 		cur = u.releaseVersion(u.layout().Current())
