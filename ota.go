@@ -61,12 +61,15 @@ type Updater struct {
 	cache *state.HTTPCache
 	prog  Progress
 	patch fetch.Patcher
+	// sameFS reports whether two folders are on one filesystem (a seam for
+	// the cross-device refusal test; a real second mount cannot be assumed).
+	sameFS func(a, b string) (bool, error)
 	dirs  apply.Dirs
 }
 
 // New returns an Updater for cfg (from config.Load).
 func New(cfg config.Config, o Options) (*Updater, error) {
-	u := &Updater{cfg: cfg, log: o.Logger, fs: o.FS, src: o.Source, prog: o.Progress, patch: o.Patcher}
+	u := &Updater{cfg: cfg, log: o.Logger, fs: o.FS, src: o.Source, prog: o.Progress, patch: o.Patcher, sameFS: sameDevice}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
@@ -451,7 +454,7 @@ func (u *Updater) preflight(p *plan.Plan) error {
 		return fmt.Errorf("create stage folder: %w", err)
 	}
 	if _, ok := u.fs.(fsx.OS); ok {
-		same, err := sameDevice(u.dirs.Target, u.dirs.Stage)
+		same, err := u.sameFS(u.dirs.Target, u.dirs.Stage)
 		if err != nil {
 			return fmt.Errorf("check stage folder: %w", err)
 		}

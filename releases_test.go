@@ -207,3 +207,26 @@ func TestReleasesRefusesFilesystemWithoutLinks(t *testing.T) {
 		t.Errorf("%d downloads before the refusal", src.Opens)
 	}
 }
+
+// A stage on another filesystem would turn renames into copies: refused
+// before any download, with the folder untouched, in both layouts.
+func TestRefusesStageOnAnotherFilesystem(t *testing.T) {
+	for _, layout := range []string{"inplace", "releases"} {
+		dir := t.TempDir()
+		src := memsource.New()
+		src.Publish("v1", treeV1)
+		u := newTestUpdater(t, dir, src, nil)
+		u.cfg.Layout = layout
+		u.sameFS = func(a, b string) (bool, error) { return false, nil }
+		_, err := u.Update(context.Background())
+		if !errors.Is(err, ErrCrossFS) || Classify(err) != KindLocal || !strings.Contains(err.Error(), "stage_dir") {
+			t.Fatalf("%s: got %v", layout, err)
+		}
+		if src.Opens != 0 {
+			t.Errorf("%s: %d downloads before the refusal", layout, src.Opens)
+		}
+		if d := treesnap.Diff(treesnap.Snap{}, mustSnap(t, dir)); d != nil {
+			t.Errorf("%s: folder changed: %v", layout, d)
+		}
+	}
+}
