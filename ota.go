@@ -64,7 +64,7 @@ type Updater struct {
 	// sameFS reports whether two folders are on one filesystem (a seam for
 	// the cross-device refusal test; a real second mount cannot be assumed).
 	sameFS func(a, b string) (bool, error)
-	dirs  apply.Dirs
+	dirs   apply.Dirs
 }
 
 // New returns an Updater for cfg (from config.Load).
