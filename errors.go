@@ -42,8 +42,6 @@ func Classify(err error) Kind {
 	var ce *config.Error
 	var ne net.Error
 	var pe *fs.PathError
-	var le *fs.PathError
-	_ = le
 	switch {
 	case err == nil:
 		return KindOK

@@ -470,9 +470,6 @@ func (u *Updater) preflight(p *plan.Plan) error {
 	return nil
 }
 
-// IsUpToDate reports whether err-free result r needed no change.
-func (r *UpdateResult) IsUpToDate() bool { return r != nil && !r.Updated }
-
 var errNoSource = errors.New("no source")
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/otafleet/ota/internal/fsx"
 	"io"
 	"io/fs"
 	"os"
@@ -66,22 +67,12 @@ func (s *store) putFile(rel string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-")
+	tmp, err := writeTemp(filepath.Dir(dst), data)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return s.install(tmp.Name(), rel)
+	defer os.Remove(tmp)
+	return s.install(tmp, rel)
 }
 
 // install renames tmp to rel unless rel exists, then fsyncs the directory.
@@ -111,26 +102,18 @@ func (s *store) read(rel string) ([]byte, error) {
 	return os.ReadFile(filepath.Join(s.root, filepath.FromSlash(rel)))
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+// syncDir fsyncs a folder (the agent's implementation, which also accepts
+// filesystems that refuse fsync on a directory).
+func syncDir(dir string) error { return fsx.OS{}.SyncDir(dir) }
 
-// writeNew durably creates rel with data and fails if it already exists.
-func writeNew(root, rel string, data []byte) error {
-	dst := filepath.Join(root, filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-")
+// writeTemp writes data to a new temporary file in dir, fsyncs and closes it
+// and makes it 0644; the caller renames or links it into place and removes
+// the name afterwards.
+func writeTemp(dir string, data []byte) (string, error) {
+	tmp, err := os.CreateTemp(dir, ".tmp-")
 	if err != nil {
-		return err
+		return "", err
 	}
-	defer os.Remove(tmp.Name())
 	_, err = tmp.Write(data)
 	if err == nil {
 		err = tmp.Sync()
@@ -142,9 +125,24 @@ func writeNew(root, rel string, data []byte) error {
 		err = os.Chmod(tmp.Name(), 0o644)
 	}
 	if err != nil {
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	return tmp.Name(), nil
+}
+
+// writeNew durably creates rel with data and fails if it already exists.
+func writeNew(root, rel string, data []byte) error {
+	dst := filepath.Join(root, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	if err := os.Link(tmp.Name(), dst); err != nil { // fails if dst exists
+	tmp, err := writeTemp(filepath.Dir(dst), data)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, dst); err != nil { // fails if dst exists
 		return err
 	}
 	return syncDir(filepath.Dir(dst))
@@ -158,26 +156,16 @@ func replace(root, rel string, data []byte) error {
 // replaceWith is replace with a minimum mtime (zero: none).
 func replaceWith(root, rel string, data []byte, minMtime time.Time) error {
 	dst := filepath.Join(root, filepath.FromSlash(rel))
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".tmp-")
+	tmp, err := writeTemp(filepath.Dir(dst), data)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
+	defer os.Remove(tmp)
+	if !minMtime.IsZero() && time.Now().Before(minMtime) {
+		err = os.Chtimes(tmp, minMtime, minMtime)
 	}
 	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil && !minMtime.IsZero() && time.Now().Before(minMtime) {
-		err = os.Chtimes(tmp.Name(), minMtime, minMtime)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), dst)
+		err = os.Rename(tmp, dst)
 	}
 	if err != nil {
 		return err

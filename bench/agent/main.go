@@ -152,7 +152,6 @@ func main() {
 	for i := 0; i < files; i += files / changed {
 		changedBytes += int64(len(content(i, 2)))
 	}
-	var treeBytes int64
 	fmt.Printf("# Agent on a %d-file repository, %d files changed\n\n", files, changed)
 	fmt.Printf("Command: `go run ./bench/agent > bench/results/agent.md` (%s, %s)\n\n", time.Now().UTC().Format("2006-01-02"), goVersion())
 	fmt.Println("The repository is served by internal/ghserver (GitHub REST API subset + raw host) on 127.0.0.1;")
@@ -164,7 +163,6 @@ func main() {
 	fmt.Printf("| update, %d files changed (%d bytes of content) | %d | %d | %d | %d | %d | %v |\n", changed, changedBytes, upd.reqs, upd.api, upd.raw, upd.n304, upd.bytes, updT.Round(time.Millisecond))
 	fmt.Printf("| no-op `ota check` | %d | %d | %d | %d | %d | median %v (min %v, max %v, 9 runs) |\n", noop.reqs, noop.api, noop.raw, noop.n304, noop.bytes,
 		times[4].Round(time.Millisecond), times[0].Round(time.Millisecond), times[8].Round(time.Millisecond))
-	_ = treeBytes
 	fmt.Printf("| `ota rollback`, in place (20 files re-applied from kept objects) | 0 | 0 | 0 | 0 | 0 | median %v (5 runs) |\n", rbInplace.Round(time.Millisecond))
 	fmt.Printf("| `ota rollback`, releases layout (one symlink switch) | 0 | 0 | 0 | 0 | 0 | median %v (5 runs) |\n", rbReleases.Round(time.Millisecond))
 	fmt.Println()
@@ -178,7 +176,6 @@ func main() {
 		100*float64(upd.tree)/float64(upd.bytes), upd.bytes-upd.tree)
 	fmt.Println("The no-op check reads the local files' hashes from the stat cache (size, mtime, inode) and does not")
 	fmt.Println("fetch the tree at all: the commit answered 304.")
-	_ = strings.TrimSpace
 }
 
 func revParse(dir, home, rev string) string {

@@ -25,7 +25,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"sort"
 	"strings"
@@ -485,5 +484,3 @@ func (s syncSet) sync(fsys fsx.FS) error {
 	}
 	return nil
 }
-
-var _ = os.O_RDONLY

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -146,5 +145,3 @@ func formatTime(t time.Time) string {
 	}
 	return t.Local().Format(time.RFC3339)
 }
-
-var _ = errors.Is

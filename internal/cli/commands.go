@@ -4,11 +4,9 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/otafleet/ota"
 	"github.com/otafleet/ota/internal/state"
 )
 
@@ -253,6 +251,3 @@ func humanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
-
-var _ = ota.KindOK
-var _ = strings.TrimSpace

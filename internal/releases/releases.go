@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -323,5 +322,3 @@ func Probe(fsys fsx.FS, dir string) error {
 	}
 	return nil
 }
-
-var _ = io.EOF
