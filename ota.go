@@ -73,10 +73,11 @@ func New(cfg config.Config, o Options) (*Updater, error) {
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
-	if u.fs == nil {
-		u.fs = fsx.OS{}
-	}
 	target := filepath.ToSlash(cfg.TargetDir)
+	if u.fs == nil {
+		// Confined to target_dir: no link inside it is ever followed.
+		u.fs = fsx.OS{Root: target}
+	}
 	u.dirs = apply.Dirs{
 		Target: target,
 		Stage:  path.Join(target, cfg.StageDir),

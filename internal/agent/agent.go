@@ -71,7 +71,7 @@ type Agent struct {
 // New builds the agent for u, configured by cfg.
 func New(u *ota.Updater, cfg config.Config, log *slog.Logger) *Agent {
 	d := u.Dirs()
-	return &Agent{U: u, Settings: cfg.Policy(), FS: fsx.OS{}, TargetDir: d.Target, StateDir: d.State, Logger: log}
+	return &Agent{U: u, Settings: cfg.Policy(), FS: fsx.OS{Root: d.Target}, TargetDir: d.Target, StateDir: d.State, Logger: log}
 }
 
 func (a *Agent) now() time.Time {

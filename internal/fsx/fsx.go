@@ -14,6 +14,8 @@ import (
 	"path"
 	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // File is an open file.
@@ -51,31 +53,44 @@ type FS interface {
 	SyncDir(name string) error
 }
 
-// OS is the real filesystem.
-type OS struct{}
+// OS is the real filesystem. With Root set, every path strictly below Root
+// is resolved one component at a time from Root without following symbolic
+// links (openat with O_NOFOLLOW), and the final component is never followed
+// either, except by Stat: a link planted inside target_dir never makes ota
+// read, write, create or delete anything elsewhere (ErrLinkInPath). Paths
+// outside Root, and all paths when Root is "", behave as the os package.
+type OS struct {
+	Root string // absolute, slash-separated; "" = no confinement
+}
 
-func (OS) Open(name string) (File, error) { return os.Open(name) }
-func (OS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
-	return os.OpenFile(name, flag, perm)
+func (o OS) Open(name string) (File, error) { return o.openFile(name, os.O_RDONLY, 0) }
+func (o OS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	return o.openFile(name, flag, perm)
 }
-func (OS) Rename(o, n string) error                  { return os.Rename(o, n) }
-func (OS) Remove(name string) error                  { return os.Remove(name) }
-func (OS) Mkdir(name string, perm fs.FileMode) error { return os.Mkdir(name, perm) }
-func (OS) Symlink(t, n string) error                 { return os.Symlink(t, n) }
-func (OS) Readlink(name string) (string, error)      { return os.Readlink(name) }
-func (OS) Link(o, n string) error                    { return os.Link(o, n) }
-func (OS) Chmod(name string, m fs.FileMode) error    { return os.Chmod(name, m) }
-func (OS) Lstat(name string) (fs.FileInfo, error)    { return os.Lstat(name) }
-func (OS) Stat(name string) (fs.FileInfo, error)     { return os.Stat(name) }
-func (OS) ReadDir(name string) ([]fs.DirEntry, error) {
-	return os.ReadDir(name)
+func (o OS) Rename(oldname, newname string) error      { return o.rename(oldname, newname) }
+func (o OS) Remove(name string) error                  { return o.remove(name) }
+func (o OS) Mkdir(name string, perm fs.FileMode) error { return o.mkdir(name, perm) }
+func (o OS) Symlink(target, name string) error         { return o.symlink(target, name) }
+func (o OS) Readlink(name string) (string, error)      { return o.readlink(name) }
+func (o OS) Link(oldname, newname string) error        { return o.link(oldname, newname) }
+func (o OS) Chmod(name string, m fs.FileMode) error    { return o.chmod(name, m) }
+func (o OS) Lstat(name string) (fs.FileInfo, error)    { return o.stat(name, false) }
+func (o OS) Stat(name string) (fs.FileInfo, error)     { return o.stat(name, true) }
+func (o OS) ReadDir(name string) ([]fs.DirEntry, error) {
+	return o.readDir(name)
 }
-func (OS) SyncDir(name string) error {
+func (o OS) SyncDir(name string) error { return o.syncDir(name) }
+
+func syncDirPath(name string) error {
 	d, err := os.Open(name)
 	if err != nil {
 		return err
 	}
-	err = d.Sync()
+	return syncAndClose(d)
+}
+
+func syncAndClose(d File) error {
+	err := d.Sync()
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
@@ -93,6 +108,8 @@ func FileID(fi fs.FileInfo) (dev, ino uint64, ok bool) {
 	switch s := fi.Sys().(type) {
 	case *syscall.Stat_t:
 		return uint64(s.Dev), uint64(s.Ino), true
+	case *unix.Stat_t:
+		return uint64(s.Dev), uint64(s.Ino), true
 	case *Stat:
 		return s.Dev, s.Ino, true
 	}
@@ -103,10 +120,12 @@ func FileID(fi fs.FileInfo) (dev, ino uint64, ok bool) {
 type Stat struct{ Dev, Ino uint64 }
 
 // WriteFileAtomic durably replaces name with data: it writes name+".tmp",
-// fsyncs it, renames it over name and fsyncs the directory.
+// fsyncs it, renames it over name and fsyncs the directory. The temporary
+// file is created exclusively: whatever stands at name+".tmp" (a torn write,
+// or a link planted there) is removed, never opened or written through.
 func WriteFileAtomic(fsys FS, name string, data []byte, perm fs.FileMode) error {
 	tmp := name + ".tmp"
-	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	f, err := CreateExclusive(fsys, tmp, perm)
 	if err != nil {
 		return err
 	}
@@ -129,6 +148,20 @@ func WriteFileAtomic(fsys FS, name string, data []byte, perm fs.FileMode) error 
 		return err
 	}
 	return fsys.SyncDir(path.Dir(name))
+}
+
+// CreateExclusive creates name for writing with O_EXCL, first removing
+// whatever is there (Remove never follows a link). It never opens an
+// existing file, so a planted link or hard link is never written through.
+func CreateExclusive(fsys FS, name string, perm fs.FileMode) (File, error) {
+	f, err := fsys.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if errors.Is(err, fs.ErrExist) {
+		if err := fsys.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		f, err = fsys.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	}
+	return f, err
 }
 
 // ReadFile reads a whole (small) file.

@@ -78,7 +78,7 @@ func TestOpLog(t *testing.T) {
 		got = append(got, op.String())
 	}
 	want := []string{
-		"#0 create /app/cfg.tmp O_WRONLY|O_CREATE|O_TRUNC 0644",
+		"#0 create /app/cfg.tmp O_WRONLY|O_CREATE|O_EXCL 0644",
 		"#1 write /app/cfg.tmp off=0 len=2",
 		"#2 fsync /app/cfg.tmp",
 		"#3 rename /app/cfg.tmp -> /app/cfg",
