@@ -3,12 +3,15 @@ package ota
 import (
 	"context"
 	"errors"
-	"github.com/otafleet/ota/delta"
 	"io/fs"
 	"net"
 	"syscall"
 
 	"github.com/otafleet/ota/config"
+	"github.com/otafleet/ota/delta"
+	"github.com/otafleet/ota/internal/fsx"
+	"github.com/otafleet/ota/internal/hooks"
+	"github.com/otafleet/ota/internal/lockfile"
 	"github.com/otafleet/ota/internal/source"
 )
 
@@ -25,14 +28,20 @@ const (
 	KindLocal    Kind = 5 // local filesystem problem (space, permissions, I/O)
 	KindRejected Kind = 6 // update applied but rejected (health check) and reverted
 	KindBusy     Kind = 7 // another ota process holds the lock
+	KindRefused  Kind = 8 // the pre_update hook refused the update; nothing changed
 )
 
 // Sentinel errors of the public API.
 var (
 	ErrNoSpace  = errors.New("not enough free space")
-	ErrBusy     = errors.New("another ota process is running")
+	ErrBusy     = lockfile.ErrBusy
 	ErrRejected = errors.New("update rejected and reverted")
-	ErrCrossFS  = errors.New("stage and target are on different filesystems")
+	// ErrRefused: the pre_update hook refused the update (nothing changed).
+	ErrRefused = hooks.ErrRefused
+	ErrCrossFS = errors.New("stage and target are on different filesystems")
+	// ErrOtherWriters: target_dir or the state folder is writable by a user
+	// other than ota's (and allow_other_writers is off).
+	ErrOtherWriters = errors.New("another user can write where ota works")
 	// ErrUnsupportedFS: the filesystem lacks what the layout needs.
 	ErrUnsupportedFS = errors.New("filesystem not supported by this layout")
 )
@@ -51,11 +60,13 @@ func Classify(err error) Kind {
 		return KindBusy
 	case errors.Is(err, ErrRejected):
 		return KindRejected
+	case errors.Is(err, ErrRefused):
+		return KindRefused
 	case errors.Is(err, source.ErrUnverified), errors.Is(err, source.ErrBadData), errors.Is(err, source.ErrTruncated),
 		errors.Is(err, delta.ErrWrongBase), errors.Is(err, delta.ErrHashMismatch), errors.Is(err, delta.ErrCorrupt),
 		errors.Is(err, delta.ErrUnsupportedVersion), errors.Is(err, delta.ErrInvalidMagic):
 		return KindVerify
-	case errors.Is(err, ErrNoSpace), errors.Is(err, ErrCrossFS), errors.Is(err, ErrUnsupportedFS), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EACCES),
+	case errors.Is(err, ErrNoSpace), errors.Is(err, ErrCrossFS), errors.Is(err, ErrOtherWriters), errors.Is(err, fsx.ErrLinkInPath), errors.Is(err, ErrUnsupportedFS), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EACCES),
 		errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EIO), errors.Is(err, syscall.EPERM):
 		return KindLocal
 	case errors.Is(err, source.ErrNotFound), errors.Is(err, source.ErrRateLimit), errors.Is(err, source.ErrServer), errors.Is(err, source.ErrTransfer), errors.Is(err, source.ErrAuth),

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/otafleet/ota/internal/apply"
 	"github.com/otafleet/ota/internal/fetch"
 	"github.com/otafleet/ota/internal/fsx"
+	"github.com/otafleet/ota/internal/lockfile"
 	"github.com/otafleet/ota/internal/plan"
 	"github.com/otafleet/ota/internal/source"
 	"github.com/otafleet/ota/internal/source/previous"
@@ -98,14 +100,24 @@ func New(cfg config.Config, o Options) (*Updater, error) {
 	return u, nil
 }
 
-// lock serialises ota processes on one target folder. An in-memory test
-// filesystem has no other process to exclude.
+// lock serialises ota processes on one target folder, after checking that
+// nobody else can plant files where ota works.
 func (u *Updater) lock() (func(), error) {
 	if _, ok := u.fs.(fsx.OS); !ok {
-		return func() {}, nil
+		return func() {}, nil // an in-memory test filesystem has no other process
 	}
-	return lock(u.dirs.State)
+	if err := checkWriters(u.cfg.AllowOtherWriters, u.dirs.Target, u.dirs.State); err != nil {
+		return nil, err
+	}
+	if _, err := fsx.MkdirAll(u.fs, u.dirs.State, 0o755); err != nil {
+		return nil, fmt.Errorf("create state folder: %w", err)
+	}
+	return lockfile.Lock(u.fs, path.Join(u.dirs.State, LockFile), "lock")
 }
+
+// LockFile is the lock every command that may change target_dir takes,
+// inside state_dir.
+const LockFile = "lock"
 
 // Config returns the configuration the Updater was built with.
 func (u *Updater) Config() config.Config { return u.cfg }
@@ -302,15 +314,52 @@ func (u *Updater) checkFrom(ctx context.Context, src source.Source, force bool) 
 	return r, nil
 }
 
-// reserved lists what inside target_dir belongs to ota, never to the app.
+// reserved lists what inside target_dir belongs to ota, never to the app:
+// its folders and the config file, wherever a path to it lands inside
+// target_dir (as written, or with links resolved). plan compares them
+// case-insensitively, as vfat, exFAT and casefolded folders do.
 func (u *Updater) reserved() []string {
 	r := u.cfg.ManagedExcluded()
 	if u.cfg.Path != "" {
-		if rel, err := filepath.Rel(u.cfg.TargetDir, u.cfg.Path); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
-			r = append(r, filepath.ToSlash(rel))
-		}
+		r = append(r, pathsInside(u.cfg.TargetDir, u.cfg.Path)...)
 	}
 	return r
+}
+
+// pathsInside returns the slash-separated paths, relative to dir, at which
+// file lies inside dir: lexically from the absolute paths, and again with
+// links resolved in either (a config reached through a link, or a link to
+// a config elsewhere).
+func pathsInside(dir, file string) []string {
+	abs := func(s string) string {
+		if a, err := filepath.Abs(s); err == nil {
+			return a
+		}
+		return filepath.Clean(s)
+	}
+	eval := func(s string) string {
+		if e, err := filepath.EvalSymlinks(s); err == nil {
+			return e
+		}
+		return s
+	}
+	d, f := abs(dir), abs(file)
+	pairs := [][2]string{
+		{d, f},
+		{eval(d), filepath.Join(eval(filepath.Dir(f)), filepath.Base(f))},
+		{eval(d), eval(f)},
+	}
+	var out []string
+	for _, p := range pairs {
+		rel, err := filepath.Rel(p[0], p[1])
+		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			continue
+		}
+		if r := filepath.ToSlash(rel); !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (u *Updater) saveCache() {
@@ -417,25 +466,50 @@ func (u *Updater) applyCheck(ctx context.Context, src source.Source, r *CheckRes
 	if err != nil {
 		return res, err
 	}
+	if err := p.CheckLinks(u.readLink(u.dirs.Target)); err != nil {
+		return res, err
+	}
 	j := apply.FromPlan(u.fs, u.dirs, p, state.ReadIndex(u.fs, u.dirs.State), r.Current, r.Target)
 	if err := apply.Apply(u.fs, u.dirs, j); err != nil {
 		return res, fmt.Errorf("apply %s: %w", state.Format(&r.Target), err)
 	}
 	res.Updated = true
 	res.Added, res.Modified, res.Deleted = len(p.Add), len(p.Modify), len(p.Delete)
-	if err := fsx.RemoveAll(u.fs, u.dirs.Stage); err != nil {
-		u.log.Warn("could not empty the stage folder", "err", err)
-	}
+	u.clearStage()
 	u.log.Info("updated", "from", state.Format(r.Current), "to", state.Format(&r.Target),
 		"added", res.Added, "modified", res.Modified, "deleted", res.Deleted, "bytes", res.BytesDownloaded)
 	return res, nil
+}
+
+// partDir holds downloads in progress: inside state_dir, a namespace no
+// repository path reaches (the stage mirrors repository paths).
+func (u *Updater) partDir() string { return path.Join(u.dirs.State, "partial") }
+
+// clearStage drops the stage and partial downloads after an update.
+func (u *Updater) clearStage() {
+	for _, d := range []string{u.dirs.Stage, u.partDir()} {
+		if err := fsx.RemoveAll(u.fs, d); err != nil {
+			u.log.Warn("could not empty the stage folder", "dir", d, "err", err)
+		}
+	}
+}
+
+// readLink reads a link of the target tree from the stage, where it was just
+// staged, or else from dir, where it is installed.
+func (u *Updater) readLink(dir string) func(source.Entry) (string, error) {
+	return func(e source.Entry) (string, error) {
+		if t, err := u.fs.Readlink(path.Join(u.dirs.Stage, e.Path)); err == nil {
+			return t, nil
+		}
+		return u.fs.Readlink(path.Join(dir, e.Path))
+	}
 }
 
 // fetchOptions configures a fetch from src; deltas apply against files in
 // baseDir (the target folder, or the current release).
 func (u *Updater) fetchOptions(src source.Source, t source.Target, baseDir string) fetch.Options {
 	return fetch.Options{
-		FS: u.fs, Source: src, Target: t, TargetDir: baseDir, StageDir: u.dirs.Stage,
+		FS: u.fs, Source: src, Target: t, TargetDir: baseDir, StageDir: u.dirs.Stage, PartDir: u.partDir(),
 		Parallel: u.cfg.Parallel, BufSize: u.cfg.Chunk * 32, Patch: u.patchIfEnabled(), Progress: u.prog, Logger: u.log,
 		Attempts: u.cfg.HTTPRetries, Backoff: seconds(u.cfg.BackoffSec), MaxBackoff: seconds(u.cfg.MaxBackoffSec),
 	}

@@ -144,6 +144,16 @@ func (u *Updater) applyReleases(ctx context.Context, src source.Source, r *Check
 	if err != nil {
 		return res, err
 	}
+	staged := u.readLink(u.releaseDir(r.Current))
+	err = p.CheckLinks(func(e source.Entry) (string, error) {
+		if t, err := staged(e); err == nil {
+			return t, nil
+		}
+		return u.fs.Readlink(path.Join(l.Store, releases.Key(e)))
+	})
+	if err != nil {
+		return res, err
+	}
 	for _, c := range need {
 		if err := l.AddObject(path.Join(u.dirs.Stage, c.Path), *c.Entry); err != nil {
 			return res, fmt.Errorf("store %s: %w", c.Path, err)
@@ -172,7 +182,7 @@ func (u *Updater) applyReleases(ctx context.Context, src source.Source, r *Check
 	if err := l.GC(u.cfg.KeepReleases); err != nil {
 		u.log.Warn("could not remove old releases", "err", err)
 	}
-	_ = fsx.RemoveAll(u.fs, u.dirs.Stage)
+	u.clearStage()
 	return res, nil
 }
 

@@ -86,6 +86,13 @@ type Config struct {
 	Force bool `json:"force"`
 	Debug bool `json:"debug"`
 
+	// AllowOtherWriters accepts a target_dir or state folder that another
+	// user can write to (for example the application's own user while ota
+	// runs as root). Off, ota refuses to run there: such a user could plant
+	// links or files for ota to act on. On, ota still never follows a link
+	// inside target_dir.
+	AllowOtherWriters bool `json:"allow_other_writers"`
+
 	// Scheduling, rollouts, gates, health checks, hooks and metrics
 	// (check_interval, update windows, rollout_percent, health_check, ...);
 	// see internal/policy.Settings for every key and its default.
@@ -168,7 +175,12 @@ func Parse(path string, raw []byte) (Config, error) {
 		return Config{}, &Error{Path: path, Problems: []string{err.Error()}}
 	}
 	c := Default()
+	// Absolute from the start: the config file is protected from updates by
+	// comparing it with target_dir, which is absolute too.
 	c.Path = path
+	if abs, err := filepath.Abs(path); err == nil {
+		c.Path = abs
+	}
 	known := jsonKeys(reflect.TypeOf(c))
 	var problems []string
 	// The original's documented nested form {"update_scheduling": {...}}

@@ -30,6 +30,7 @@ import (
 	"strings"
 
 	"github.com/otafleet/ota/internal/fsx"
+	"github.com/otafleet/ota/internal/pathx"
 	"github.com/otafleet/ota/internal/source"
 	"github.com/otafleet/ota/internal/state"
 )
@@ -86,10 +87,41 @@ func ReadJournal(fsys fsx.FS, d Dirs) (*Journal, error) {
 		return nil, fmt.Errorf("read journal: %w", err)
 	}
 	var j Journal
-	if err := json.Unmarshal(b, &j); err != nil {
+	if err := json.Unmarshal(b, &j); err == nil {
+		err = j.check()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("journal %s is corrupt (%v): restore the folder from a backup or remove the journal after checking the files", path.Join(d.State, JournalFile), err)
 	}
 	return &j, nil
+}
+
+// check validates every path a journal read from disk names, as strictly as
+// a tree path: recovery acts on them, so a crafted journal must never lead
+// outside target_dir.
+func (j *Journal) check() error {
+	for _, op := range j.Ops {
+		if op.Kind != Put && op.Kind != Delete {
+			return fmt.Errorf("unknown operation %q", op.Kind)
+		}
+		if err := pathx.Validate(op.Path); err != nil {
+			return err
+		}
+	}
+	for _, dirs := range [][]string{j.MakeDirs, j.RemoveDirs, j.PruneDirs} {
+		for _, d := range dirs {
+			if err := pathx.Validate(d); err != nil {
+				return err
+			}
+		}
+	}
+	if err := j.Index.Check(); err != nil {
+		return fmt.Errorf("new index: %w", err)
+	}
+	if err := j.Prev.Check(); err != nil {
+		return fmt.Errorf("previous index: %w", err)
+	}
+	return nil
 }
 
 // Apply runs the protocol for j. Staged files must already be complete and

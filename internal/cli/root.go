@@ -79,7 +79,7 @@ func isCobraUsage(err error) bool {
 
 func kindName(k ota.Kind) string {
 	return map[ota.Kind]string{ota.KindOther: "internal", ota.KindConfig: "config", ota.KindNetwork: "network",
-		ota.KindVerify: "verification", ota.KindLocal: "filesystem", ota.KindRejected: "rejected", ota.KindBusy: "busy"}[k]
+		ota.KindVerify: "verification", ota.KindLocal: "filesystem", ota.KindRejected: "rejected", ota.KindBusy: "busy", ota.KindRefused: "refused"}[k]
 }
 
 func hint(k ota.Kind) string {
@@ -96,6 +96,8 @@ func hint(k ota.Kind) string {
 		return "the previous release is running again and the failed one will not be retried (see `ota status`); fix the release or the health_check and publish a newer one"
 	case ota.KindBusy:
 		return "another ota command is running on this folder; wait for it and run again"
+	case ota.KindRefused:
+		return "the pre_update hook said no (its output is above); nothing was changed, and the update is tried again at the next check"
 	case ota.KindOther:
 		return "this looks like a bug in ota: please report it with the output of --debug"
 	}
@@ -113,7 +115,8 @@ commit point) and recovers from a power cut at any instant.
 
 Config: --config FILE (.json, .yaml, .yml or .toml); default $OTA_CONFIG, then
 ./ota_config.json. Exit codes: 0 ok, 1 internal, 2 config/usage, 3 network,
-4 verification, 5 local filesystem, 6 rejected and reverted, 7 busy.`,
+4 verification, 5 local filesystem, 6 rejected and reverted, 7 busy,
+8 refused by the pre_update hook.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -1,8 +1,10 @@
 // Package fetch brings the content of changed files into the stage folder.
 //
-// Every file is streamed to Stage/<path>.part while its git blob SHA-1 (and
-// SHA-256 when the source signed one) and size are checked, then fsynced and
-// renamed to Stage/<path>. Nothing is held whole in memory. A .part left by
+// Every file is streamed to PartDir/<sha256 of path>.part while its git blob
+// SHA-1 (and SHA-256 when the source signed one) and size are checked, then
+// fsynced and renamed to Stage/<path>. Nothing is held whole in memory.
+// Temporaries live apart from the stage, so no repository path can collide
+// with one. A .part left by
 // an interrupted run is resumed with an HTTP Range request; a finished staged
 // file is reused after re-verification. A delta is tried first when one is
 // offered for the installed version, with fallback to the full file.
@@ -48,9 +50,14 @@ type Options struct {
 	Target    source.Target
 	TargetDir string
 	StageDir  string
-	Parallel  int
-	BufSize   int
-	Patch     Patcher // nil disables deltas
+	// PartDir holds the temporaries of downloads in progress, named by the
+	// SHA-256 of their path. It must be a folder no repository path can
+	// reach (inside state_dir), so that a repository holding both x and
+	// x.part never has a temporary collide with a staged file.
+	PartDir  string
+	Parallel int
+	BufSize  int
+	Patch    Patcher // nil disables deltas
 	// Attempts bounds tries per file when a transfer breaks mid-body; each
 	// retry resumes after the bytes already staged. Backoff is the first
 	// wait, doubled per retry (with full jitter) up to MaxBackoff.
@@ -68,6 +75,12 @@ type Stats struct {
 
 // Run stages every change that needs content. It stops at the first error.
 func Run(ctx context.Context, o Options, changes []plan.Change) (Stats, error) {
+	if o.PartDir == "" {
+		return Stats{}, errors.New("fetch: no folder for partial downloads")
+	}
+	if _, err := fsx.MkdirAll(o.FS, o.PartDir, 0o755); err != nil {
+		return Stats{}, fmt.Errorf("create %s: %w", o.PartDir, err)
+	}
 	if o.Parallel < 1 {
 		o.Parallel = 1
 	}
@@ -240,10 +253,16 @@ func verifyFile(fsys fsx.FS, p string, e *source.Entry) (bool, error) {
 	return v.check() == nil, nil
 }
 
-// download streams e into dst, resuming dst.part when it exists (left by
-// an earlier run or an earlier attempt).
+// part is where the content for rel is written before it is verified.
+func (o Options) part(rel string) string {
+	sum := sha256.Sum256([]byte(rel))
+	return path.Join(o.PartDir, hex.EncodeToString(sum[:])+".part")
+}
+
+// download streams e into dst, resuming its partial file when it exists
+// (left by an earlier run or an earlier attempt).
 func download(ctx context.Context, o Options, e *source.Entry, dst string) (int64, error) {
-	part := dst + ".part"
+	part := o.part(e.Path)
 	var received int64
 	verifyRetried := false
 	for attempt := 1; ; attempt++ {
@@ -394,7 +413,7 @@ func stageCopy(o Options, src, dst string, e *source.Entry) error {
 		return err
 	}
 	defer in.Close()
-	part := dst + ".part"
+	part := o.part(e.Path)
 	f, err := o.FS.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm(e))
 	if err != nil {
 		return err
@@ -471,7 +490,7 @@ func stageDelta(ctx context.Context, o Options, c plan.Change, dst string) (int6
 	}
 	defer old.Close()
 	counted := &countReader{r: io.LimitReader(rc, e.Size*maxDeltaRatio+64<<10), p: o.Progress}
-	part := dst + ".part"
+	part := o.part(e.Path)
 	f, err := o.FS.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm(e))
 	if err != nil {
 		return 0, err

@@ -37,7 +37,7 @@ import (
 var ErrReverted = errors.New("the previous release was restored")
 
 // ErrPreUpdate is wrapped by Before when pre_update refused the update.
-var ErrPreUpdate = errors.New("pre_update hook refused the update")
+var ErrPreUpdate = hooks.ErrRefused
 
 // DefaultMaxAttempts is how many times a trial may be (re)started by agent
 // starts before it is declared a crash loop and reverted.

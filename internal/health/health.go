@@ -42,6 +42,7 @@ type Checker struct {
 	TargetDir, FromCommit, ToCommit string
 	Client                          *http.Client // nil: a client with per-attempt timeouts
 	Logger                          *slog.Logger
+	PassToken                       bool // keep OTA_TOKEN/GITHUB_TOKEN in the command's environment
 }
 
 // IsURL reports whether check is an HTTP(S) probe rather than a command.
@@ -66,7 +67,7 @@ func (c Checker) Once(ctx context.Context) error {
 		return c.probe(ctx)
 	}
 	_, err := runcmd.Run(ctx, runcmd.Spec{
-		Name: "health_check", Command: c.Check, Dir: c.TargetDir, Timeout: c.attemptTimeout(),
+		Name: "health_check", Command: c.Check, Dir: c.TargetDir, Timeout: c.attemptTimeout(), PassToken: c.PassToken,
 		Env: []string{"OTA_TARGET_DIR=" + c.TargetDir, "OTA_FROM_COMMIT=" + c.FromCommit, "OTA_TO_COMMIT=" + c.ToCommit},
 	})
 	return err

@@ -13,6 +13,7 @@ package hooks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -51,11 +52,17 @@ func (v Versions) Env() []string {
 }
 
 // Hooks is the configured set of commands.
+// ErrRefused is wrapped when pre_update exits non-zero: the update is
+// refused before anything changes (exit code 8).
+var ErrRefused = errors.New("pre_update hook refused the update")
+
+// Hooks are the lifecycle commands.
 type Hooks struct {
 	PreUpdate, PostUpdate, OnRollback string
 	RestartCommand                    string        // "none" or "" = no restart
 	Timeout                           time.Duration // per command; DefaultTimeout when zero
 	Logger                            *slog.Logger
+	PassToken                         bool // keep OTA_TOKEN/GITHUB_TOKEN in the hooks' environment
 }
 
 func (h Hooks) command(k Kind) string {
@@ -94,7 +101,7 @@ func (h Hooks) Run(ctx context.Context, k Kind, v Versions) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	start := time.Now()
-	out, err := runcmd.Run(ctx, runcmd.Spec{Name: string(k), Command: cmd, Env: v.Env(), Dir: v.TargetDir, Timeout: to})
+	out, err := runcmd.Run(ctx, runcmd.Spec{Name: string(k), Command: cmd, Env: v.Env(), Dir: v.TargetDir, Timeout: to, PassToken: h.PassToken})
 	log.Info("hook ran", "hook", string(k), "duration", time.Since(start).Round(time.Millisecond), "err", err, "output", lastLine(out))
 	if err != nil {
 		return fmt.Errorf("run %s hook: %w (fix the command in the config or remove %s)", k, err, k)

@@ -16,12 +16,24 @@ type Cached struct {
 	Body        []byte
 	ETag        string
 	NotModified bool // the server answered 304 and Body came from the cache
+	keep        func()
+}
+
+// Keep stores a fresh body in the cache, for the next conditional request.
+// Call it only once the body is verified (parsed, signatures checked): a
+// cached body is trusted again on every later 304, so an unverified one
+// must never be stored.
+func (c Cached) Keep() {
+	if c.keep != nil {
+		c.keep()
+	}
 }
 
 // GetCached performs a conditional GET. When cache holds an entry for key it
 // sends If-None-Match; a 304 returns the cached body. A 200 body (at most
 // limit bytes, limit >= 0 is required because the body is held in memory)
-// is stored in the cache under key when the server sent an ETag.
+// is returned with the means to store it (Keep), which the caller calls once
+// it has verified the body.
 func (c *Client) GetCached(ctx context.Context, req *http.Request, cache source.Cache, key string, limit int64) (Cached, error) {
 	if limit < 0 {
 		return Cached{}, fmt.Errorf("httpx: GetCached needs a limit")
@@ -53,10 +65,11 @@ func (c *Client) GetCached(ctx context.Context, req *http.Request, cache source.
 		return Cached{}, fmt.Errorf("%s %s: reading body: %w", req.Method, req.URL.Redacted(), err)
 	}
 	etag := resp.Header.Get("ETag")
+	res := Cached{Body: body, ETag: etag}
 	if cache != nil && etag != "" {
-		cache.Put(key, etag, body)
+		res.keep = func() { cache.Put(key, etag, body) }
 	}
-	return Cached{Body: body, ETag: etag}, nil
+	return res, nil
 }
 
 // GetRange GETs req starting at byte offset. For offset > 0 it sends

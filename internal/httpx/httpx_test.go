@@ -367,17 +367,22 @@ func TestGetCached(t *testing.T) {
 	defer srv.Close()
 	c := New(Options{Attempts: 1})
 	cache := &mapCache{m: map[string][2]string{}}
-	for i, wantNM := range []bool{false, true, true} {
+	// The first body is not kept (its caller found it bad): the next
+	// request is unconditional. Once kept, later requests are 304s.
+	for i, call := range []struct{ keep, wantNM bool }{{false, false}, {true, false}, {true, true}, {true, true}} {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
 		got, err := c.GetCached(context.Background(), req, cache, "k", 1024)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(got.Body) != "payload" || got.NotModified != wantNM {
+		if string(got.Body) != "payload" || got.NotModified != call.wantNM {
 			t.Fatalf("call %d: %+v", i, got)
 		}
+		if call.keep {
+			got.Keep()
+		}
 	}
-	if n != 3 || n304 != 2 {
+	if n != 4 || n304 != 2 {
 		t.Fatalf("requests %d, 304s %d", n, n304)
 	}
 }

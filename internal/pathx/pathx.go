@@ -61,6 +61,57 @@ func LinkInside(rel, target string) bool {
 	return j != ".." && !strings.HasPrefix(j, "../") && j != "."
 }
 
+// maxLinkHops bounds link-following in ResolveInside (the kernel's is 40).
+const maxLinkHops = 40
+
+// ResolveInside follows the symbolic link at rel through links (every link
+// of the tree: path -> target) as the kernel would, and reports an error
+// when the resolution ever steps above the tree root, is absolute, or loops.
+// A ".." after a link applies to where the link led, not to its name; that
+// is what a lexical check of each target alone misses.
+func ResolveInside(rel string, links map[string]string) error {
+	target := links[rel]
+	escape := func(why string) error {
+		return fmt.Errorf("symlink %s -> %s %s", rel, target, why)
+	}
+	var cur []string
+	if d := path.Dir(rel); d != "." {
+		cur = strings.Split(d, "/")
+	}
+	if strings.HasPrefix(target, "/") || target == "" {
+		return escape("is absolute or empty")
+	}
+	pending := strings.Split(target, "/")
+	hops := 0
+	for len(pending) > 0 {
+		c := pending[0]
+		pending = pending[1:]
+		switch c {
+		case "", ".":
+		case "..":
+			if len(cur) == 0 {
+				return escape("resolves outside the tree")
+			}
+			cur = cur[:len(cur)-1]
+		default:
+			cur = append(cur, c)
+			t, ok := links[strings.Join(cur, "/")]
+			if !ok {
+				continue
+			}
+			if hops++; hops > maxLinkHops {
+				return escape("loops through other links")
+			}
+			if strings.HasPrefix(t, "/") {
+				return escape("resolves through an absolute link " + strings.Join(cur, "/"))
+			}
+			cur = cur[:len(cur)-1]
+			pending = append(strings.Split(t, "/"), pending...)
+		}
+	}
+	return nil
+}
+
 // Filter selects the managed paths: a path is permitted when allow is empty or
 // it matches an allow entry, and it matches no ignore entry (ignore wins).
 // An entry matches a path equal to it, a path below it (folder prefix), or,

@@ -85,3 +85,34 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
+
+func TestResolveInside(t *testing.T) {
+	cases := []struct {
+		name  string
+		links map[string]string
+		bad   string // the link that must be refused ("" = all fine)
+	}{
+		{"plain", map[string]string{"a/l": "../b", "l": "a/b/c"}, ""},
+		{"dot prefix", map[string]string{"d/l": "./x", "m": "d/./x/../y"}, ""},
+		{"chain escapes", map[string]string{"x/y/s": "../../a", "x/y/t": "s/../../outside"}, "x/y/t"},
+		{"chain inside", map[string]string{"x/y/s": "../../a/b", "x/y/t": "s/../c"}, ""},
+		{"lexical escape", map[string]string{"l": "../x"}, "l"},
+		{"absolute", map[string]string{"l": "/etc"}, "l"},
+		{"through an absolute link", map[string]string{"a": "/etc", "b": "a/passwd"}, "b"},
+		{"loop", map[string]string{"a": "b", "b": "a"}, "a"},
+		{"folder link then up", map[string]string{"up": "..", "x/in": "../up/y"}, "up"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for l := range c.links {
+				err := ResolveInside(l, c.links)
+				if l == c.bad && err == nil {
+					t.Errorf("%s accepted", l)
+				}
+				if c.bad == "" && err != nil {
+					t.Errorf("%s: %v", l, err)
+				}
+			}
+		})
+	}
+}

@@ -153,7 +153,11 @@ func Make(in Input) (*Plan, error) {
 		for d := path.Dir(e.Path); d != "." && !in.CompareOnly; d = path.Dir(d) {
 			fi, err := in.FS.Lstat(path.Join(in.TargetDir, d))
 			if err == nil && !fi.IsDir() && !deleting[d] {
-				return nil, fmt.Errorf("%q is a file on the device but a folder in the target (needed for %s): move it away, or add it to ignore", d, e.Path)
+				what := "a file"
+				if fi.Mode()&fs.ModeSymlink != 0 {
+					what = "a symbolic link ota did not install"
+				}
+				return nil, fmt.Errorf("%q is %s on the device but a folder in the target (needed for %s): move it away, or add it to ignore", d, what, e.Path)
 			}
 		}
 		l, err := Inspect(in.FS, in.TargetDir, e.Path, in.Index.Files[e.Path])
@@ -181,6 +185,31 @@ func Make(in Input) (*Plan, error) {
 	return p, nil
 }
 
+// CheckLinks reads the target of every symbolic link of the plan's tree with
+// readlink (from the stage when it was just staged, else where it is
+// installed), and refuses the tree when its links, followed through each
+// other as the kernel would, lead outside it: x/y/s -> ../../a and
+// x/y/t -> s/../../b each look inside alone, but t reaches outside through s.
+func (p *Plan) CheckLinks(readlink func(e source.Entry) (string, error)) error {
+	links := map[string]string{}
+	for _, e := range p.Tree {
+		if e.Mode != source.ModeSymlink {
+			continue
+		}
+		t, err := readlink(e)
+		if err != nil {
+			return fmt.Errorf("read symlink %s: %w", e.Path, err)
+		}
+		links[e.Path] = t
+	}
+	for l := range links {
+		if err := pathx.ResolveInside(l, links); err != nil {
+			return fmt.Errorf("%w: %v", source.ErrBadData, err)
+		}
+	}
+	return nil
+}
+
 func emptiedByDeletes(fsys fsx.FS, root, dir string, deleting map[string]bool) error {
 	return walk(fsys, root, dir, func(rel string) error {
 		if !deleting[rel] {
@@ -193,8 +222,8 @@ func emptiedByDeletes(fsys fsx.FS, root, dir string, deleting map[string]bool) e
 // walk calls fn for every non-directory below root/rel (or rel itself).
 func walk(fsys fsx.FS, root, rel string, fn func(string) error) error {
 	fi, err := fsys.Lstat(path.Join(root, rel))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fsx.ErrLinkInPath) {
+		return nil // nothing below a link is walked (delete_patterns never reach through one)
 	}
 	if err != nil {
 		return err
@@ -214,12 +243,16 @@ func walk(fsys fsx.FS, root, rel string, fn func(string) error) error {
 	return nil
 }
 
+// isReserved reports whether p is, or lies below, one of ota's own names.
+// The comparison ignores case: on vfat, exFAT or a casefolded folder
+// "Version.JSON" is version.json, and refusing it on other filesystems
+// costs nothing.
 func isReserved(p string, reserved []string) bool {
-	if p == state.VersionFile || p == state.VersionFile+".tmp" || p == state.ErrorFile || p == state.ErrorFile+".tmp" {
-		return true
-	}
-	for _, r := range reserved {
-		if r != "" && pathx.Under(p, r) {
+	for _, r := range append([]string{state.VersionFile, state.VersionFile + ".tmp", state.ErrorFile, state.ErrorFile + ".tmp"}, reserved...) {
+		if r == "" {
+			continue
+		}
+		if len(p) >= len(r) && strings.EqualFold(p[:len(r)], r) && (len(p) == len(r) || p[len(r)] == '/') {
 			return true
 		}
 	}
@@ -232,7 +265,9 @@ func isReserved(p string, reserved []string) bool {
 func Inspect(fsys fsx.FS, root, rel string, cached state.FileState) (*Local, error) {
 	full := path.Join(root, rel)
 	fi, err := fsys.Lstat(full)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrInvalid) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrInvalid) || errors.Is(err, fsx.ErrLinkInPath) {
+		// Below a link nothing is ours: the link is deleted or refused
+		// (see Make), never looked through.
 		return nil, nil
 	}
 	if err != nil {

@@ -84,6 +84,9 @@ type Settings struct {
 	OnRollback     string `json:"on_rollback,omitempty" toml:"on_rollback" yaml:"on_rollback"`
 	RestartCommand string `json:"restart_command,omitempty" toml:"restart_command" yaml:"restart_command"`
 	HookTimeoutSec int    `json:"hook_timeout_sec,omitempty" toml:"hook_timeout_sec" yaml:"hook_timeout_sec"`
+	// PassTokenToHooks keeps OTA_TOKEN and GITHUB_TOKEN in the environment
+	// of hooks and health-check commands; by default they are removed.
+	PassTokenToHooks bool `json:"pass_token_to_hooks,omitempty" toml:"pass_token_to_hooks" yaml:"pass_token_to_hooks"`
 
 	MetricsFile string `json:"metrics_file,omitempty" toml:"metrics_file" yaml:"metrics_file"`
 }
@@ -188,13 +191,14 @@ func (s Settings) Hooks() hooks.Hooks {
 	return hooks.Hooks{
 		PreUpdate: s.PreUpdate, PostUpdate: s.PostUpdate, OnRollback: s.OnRollback,
 		RestartCommand: s.RestartCommand, Timeout: time.Duration(s.HookTimeoutSec) * time.Second,
+		PassToken: s.PassTokenToHooks,
 	}
 }
 
 // Health builds the health checker template (versions and dir filled by the caller).
 func (s Settings) Health() health.Checker {
 	s = s.WithDefaults()
-	c := health.Checker{Check: s.HealthCheck, Timeout: time.Duration(s.HealthTimeoutSec) * time.Second}
+	c := health.Checker{Check: s.HealthCheck, Timeout: time.Duration(s.HealthTimeoutSec) * time.Second, PassToken: s.PassTokenToHooks}
 	if s.HealthIntervalSec > 0 {
 		c.Interval = time.Duration(s.HealthIntervalSec) * time.Second
 	}

@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/otafleet/ota/internal/fsx"
+	"github.com/otafleet/ota/internal/pathx"
 	"github.com/otafleet/ota/internal/source"
 )
 
@@ -95,7 +96,11 @@ func (l Layout) linkCommit(name string) string {
 	if err != nil || !strings.HasPrefix(t, ReleasesDir+"/") {
 		return ""
 	}
-	return strings.TrimPrefix(t, ReleasesDir+"/")
+	c := strings.TrimPrefix(t, ReleasesDir+"/")
+	if pathx.Validate(c) != nil || strings.Contains(c, "/") {
+		return "" // a link ota did not make never names a folder to act on
+	}
+	return c
 }
 
 // ReadMeta loads a release's metadata.
@@ -107,6 +112,11 @@ func (l Layout) ReadMeta(commit string) (*Meta, error) {
 	var m Meta
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("release %s metadata: %w", commit, err)
+	}
+	for _, e := range m.Files {
+		if err := pathx.Validate(e.Path); err != nil {
+			return nil, fmt.Errorf("release %s metadata: %w", commit, err)
+		}
 	}
 	return &m, nil
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -29,6 +30,29 @@ type Spec struct {
 	Env     []string // added to the agent's environment
 	Dir     string   // working directory; "" = the agent's
 	Timeout time.Duration
+	// PassToken keeps the agent's credentials (TokenVars) in the command's
+	// environment; by default they are removed, so a hook or health check
+	// never sees the token unless the config says so.
+	PassToken bool
+}
+
+// TokenVars are the environment variables holding the agent's credentials.
+var TokenVars = []string{"OTA_TOKEN", "GITHUB_TOKEN"}
+
+// environ is the agent's environment, without credentials unless kept.
+func environ(passToken bool) []string {
+	env := os.Environ()
+	if passToken {
+		return env
+	}
+	out := env[:0:0]
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(TokenVars, name) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // ErrTimeout is wrapped by Run's error when the command ran out of time.
@@ -56,7 +80,7 @@ func Run(ctx context.Context, s Spec) ([]byte, error) {
 	}
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", s.Command)
 	cmd.Dir = s.Dir
-	cmd.Env = append(os.Environ(), s.Env...)
+	cmd.Env = append(environ(s.PassToken), s.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second

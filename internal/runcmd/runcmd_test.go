@@ -44,3 +44,19 @@ func TestTimeoutKillsGroup(t *testing.T) {
 		t.Error("a child of the timed-out command survived the group kill")
 	}
 }
+
+func TestTokenIsNotPassedUnlessAsked(t *testing.T) {
+	t.Setenv("OTA_TOKEN", "secret-ota")
+	t.Setenv("GITHUB_TOKEN", "secret-gh")
+	out, err := Run(context.Background(), Spec{Name: "hook", Command: `echo "[$OTA_TOKEN][$GITHUB_TOKEN][$HOME]"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "secret") || !strings.Contains(string(out), "[][]") {
+		t.Fatalf("token leaked to a hook: %s", out)
+	}
+	out, err = Run(context.Background(), Spec{Name: "hook", Command: `echo "[$OTA_TOKEN]"`, PassToken: true})
+	if err != nil || !strings.Contains(string(out), "[secret-ota]") {
+		t.Fatalf("pass_token_to_hooks: %s %v", out, err)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"sync"
 
 	"github.com/otafleet/ota/internal/fsx"
+	"github.com/otafleet/ota/internal/pathx"
 	"github.com/otafleet/ota/internal/source"
 )
 
@@ -85,6 +86,34 @@ type Index struct {
 	Files   map[string]FileState `json:"files"`
 }
 
+// Check validates what an index read from disk names: every path as
+// strictly as a tree path from a source, every SHA-1 as 40 hex digits (it
+// names an object file). A state file is no more trusted than the network.
+func (idx Index) Check() error {
+	for p, f := range idx.Files {
+		if err := pathx.Validate(p); err != nil {
+			return err
+		}
+		if !IsSHA1(f.SHA1) {
+			return fmt.Errorf("file %q: invalid sha1 %q", p, f.SHA1)
+		}
+	}
+	return nil
+}
+
+// IsSHA1 reports whether s is a lowercase hex SHA-1.
+func IsSHA1(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // ReadIndex loads the installed index; a missing or corrupt index is empty
 // (the agent then manages only what the next tree lists).
 func ReadIndex(fsys fsx.FS, stateDir string) Index {
@@ -93,7 +122,7 @@ func ReadIndex(fsys fsx.FS, stateDir string) Index {
 	if err != nil {
 		return idx
 	}
-	if json.Unmarshal(b, &idx) != nil || idx.Files == nil {
+	if json.Unmarshal(b, &idx) != nil || idx.Files == nil || idx.Check() != nil {
 		return Index{Files: map[string]FileState{}}
 	}
 	return idx
@@ -119,7 +148,7 @@ func ReadPrevious(fsys fsx.FS, stateDir string) *Index {
 		return nil
 	}
 	var idx Index
-	if json.Unmarshal(b, &idx) != nil || idx.Version == nil || idx.Files == nil {
+	if json.Unmarshal(b, &idx) != nil || idx.Version == nil || idx.Files == nil || idx.Check() != nil {
 		return nil
 	}
 	return &idx

@@ -317,6 +317,7 @@ func (s *Source) branchTip(ctx context.Context, branch string) (string, error) {
 	if !isSHA(sha) {
 		return "", fmt.Errorf("branch %q: %w: expected a commit SHA, got %.60q", branch, source.ErrBadData, c.Body)
 	}
+	c.Keep()
 	s.log.Debug("resolved branch", "branch", branch, "commit", sha, "not_modified", c.NotModified)
 	return sha, nil
 }
@@ -341,6 +342,7 @@ func (s *Source) resolveTag(ctx context.Context, tag string) (string, error) {
 	if ref.Ref != "" && ref.Ref != "refs/tags/"+tag {
 		return "", fmt.Errorf("tag %q: %w: server answered for %q", tag, source.ErrBadData, ref.Ref)
 	}
+	c.Keep()
 	obj := ref.Object
 	for range maxTagDepth {
 		obj.SHA = strings.ToLower(obj.SHA)
@@ -432,6 +434,7 @@ func (s *Source) latestRelease(ctx context.Context) (source.Target, error) {
 	if err := validRef(rel.TagName); err != nil {
 		return source.Target{}, fmt.Errorf("latest release: %w: %v", source.ErrBadData, err)
 	}
+	c.Keep()
 	tgt := source.Target{Version: source.Version{Ref: rel.TagName}, Extra: map[string]any{ExtraRelease: &rel}}
 	// The release→commit answer is cached under the release's ETag, so an
 	// unchanged release costs exactly the one 304 above.

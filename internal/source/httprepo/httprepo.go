@@ -102,6 +102,7 @@ func (s *Source) Resolve(ctx context.Context) (source.Target, error) {
 	if err != nil {
 		return source.Target{}, fmt.Errorf("http repository %s: %w", s.base, err)
 	}
+	res.Keep() // only a verified latest.json may answer a later 304
 	return t, nil
 }
 
