@@ -11,6 +11,7 @@ import (
 	"github.com/otafleet/ota/delta"
 	"github.com/otafleet/ota/internal/fsx"
 	"github.com/otafleet/ota/internal/hooks"
+	"github.com/otafleet/ota/internal/plan"
 	"github.com/otafleet/ota/internal/lockfile"
 	"github.com/otafleet/ota/internal/source"
 )
@@ -66,7 +67,7 @@ func Classify(err error) Kind {
 		errors.Is(err, delta.ErrWrongBase), errors.Is(err, delta.ErrHashMismatch), errors.Is(err, delta.ErrCorrupt),
 		errors.Is(err, delta.ErrUnsupportedVersion), errors.Is(err, delta.ErrInvalidMagic):
 		return KindVerify
-	case errors.Is(err, ErrNoSpace), errors.Is(err, ErrCrossFS), errors.Is(err, ErrOtherWriters), errors.Is(err, fsx.ErrLinkInPath), errors.Is(err, ErrUnsupportedFS), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EACCES),
+	case errors.Is(err, ErrNoSpace), errors.Is(err, ErrCrossFS), errors.Is(err, ErrOtherWriters), errors.Is(err, fsx.ErrLinkInPath), errors.Is(err, plan.ErrConflict), errors.Is(err, ErrUnsupportedFS), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EACCES),
 		errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EIO), errors.Is(err, syscall.EPERM):
 		return KindLocal
 	case errors.Is(err, source.ErrNotFound), errors.Is(err, source.ErrRateLimit), errors.Is(err, source.ErrServer), errors.Is(err, source.ErrTransfer), errors.Is(err, source.ErrAuth),

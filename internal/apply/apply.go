@@ -87,7 +87,8 @@ func ReadJournal(fsys fsx.FS, d Dirs) (*Journal, error) {
 		return nil, fmt.Errorf("read journal: %w", err)
 	}
 	var j Journal
-	if err := json.Unmarshal(b, &j); err == nil {
+	err = json.Unmarshal(b, &j)
+	if err == nil {
 		err = j.check()
 	}
 	if err != nil {

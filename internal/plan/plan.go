@@ -22,6 +22,10 @@ import (
 	"github.com/otafleet/ota/internal/state"
 )
 
+// ErrConflict is wrapped when what is on the device (a file, folder or link
+// ota did not install) stands where the target tree needs something else.
+var ErrConflict = errors.New("the device folder conflicts with the target tree")
+
 // Local is what is on disk at a path.
 type Local struct {
 	Mode uint32 // git-style mode: ModeFile, ModeExecutable, ModeSymlink; 0 for a directory
@@ -157,7 +161,7 @@ func Make(in Input) (*Plan, error) {
 				if fi.Mode()&fs.ModeSymlink != 0 {
 					what = "a symbolic link ota did not install"
 				}
-				return nil, fmt.Errorf("%q is %s on the device but a folder in the target (needed for %s): move it away, or add it to ignore", d, what, e.Path)
+				return nil, fmt.Errorf("%w: %q is %s on the device but a folder in the target (needed for %s): move it away, or add it to ignore", ErrConflict, d, what, e.Path)
 			}
 		}
 		l, err := Inspect(in.FS, in.TargetDir, e.Path, in.Index.Files[e.Path])
@@ -213,7 +217,7 @@ func (p *Plan) CheckLinks(readlink func(e source.Entry) (string, error)) error {
 func emptiedByDeletes(fsys fsx.FS, root, dir string, deleting map[string]bool) error {
 	return walk(fsys, root, dir, func(rel string) error {
 		if !deleting[rel] {
-			return fmt.Errorf("%q is a folder on the device holding %s, but a file in the target: move that file away, or add it to ignore", dir, rel)
+			return fmt.Errorf("%w: %q is a folder on the device holding %s, but a file in the target: move that file away, or add it to ignore", ErrConflict, dir, rel)
 		}
 		return nil
 	})
