@@ -11,8 +11,8 @@ import (
 	"github.com/otafleet/ota/delta"
 	"github.com/otafleet/ota/internal/fsx"
 	"github.com/otafleet/ota/internal/hooks"
-	"github.com/otafleet/ota/internal/plan"
 	"github.com/otafleet/ota/internal/lockfile"
+	"github.com/otafleet/ota/internal/plan"
 	"github.com/otafleet/ota/internal/source"
 )
 
