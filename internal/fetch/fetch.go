@@ -137,6 +137,14 @@ feed:
 	if first == nil && ctx.Err() != nil {
 		first = ctx.Err()
 	}
+	if first == nil {
+		// Each commitStaged renamed a file out of PartDir and synced its
+		// new folder; a rename is durable only once its old folder is
+		// synced too (the strict power-cut model found this).
+		if err := o.FS.SyncDir(o.PartDir); err != nil {
+			first = fmt.Errorf("sync %s: %w", o.PartDir, err)
+		}
+	}
 	return st, first
 }
 
@@ -396,7 +404,8 @@ func downloadOnce(ctx context.Context, o Options, e *source.Entry, part string, 
 	return n, v.check()
 }
 
-// commitStaged sets the mode and renames a verified .part into place.
+// commitStaged sets the mode and renames a verified .part into place; Run
+// syncs the part folder once all are done.
 func commitStaged(fsys fsx.FS, part, dst string, e *source.Entry) error {
 	if err := fsys.Chmod(part, perm(e)); err != nil {
 		return fmt.Errorf("stage %s: %w", e.Path, err)
