@@ -118,9 +118,15 @@ func (a *Agent) Guard() guard.Guard {
 	}
 }
 
+// revert installs to, the version a trial came from. It is not "step back
+// once": when to is installed already (an operator rolled back by hand),
+// there is nothing to do.
 func (a *Agent) revert(ctx context.Context, to source.Version) error {
 	if to.Commit == "" {
 		return errors.New("there is no previous release to return to (first install)")
+	}
+	if st, err := a.U.Status(ctx); err == nil && st.Current != nil && st.Current.Commit == to.Commit && !st.Pending {
+		return nil
 	}
 	rb, ok := a.U.(rollbacker)
 	if !ok {
@@ -138,6 +144,45 @@ func (a *Agent) revert(ctx context.Context, to source.Version) error {
 		return fmt.Errorf("rollback restored %s, expected %s", got, state.Format(&to))
 	}
 	return nil
+}
+
+// Rollback is `ota rollback`, under the agent lock like every change. A
+// release on trial is rejected: the version it came from is restored, the
+// release is not retried, and on_rollback runs. Otherwise the previous
+// version is reinstalled.
+func (a *Agent) Rollback(ctx context.Context) (*ota.UpdateResult, error) {
+	unlock, err := a.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	rb, ok := a.U.(rollbacker)
+	if !ok {
+		return nil, errors.New("this build cannot roll back (no Rollback in the updater)")
+	}
+	st, err := a.U.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g := a.Guard()
+	r, err := g.Store.Load()
+	if err != nil {
+		return nil, err
+	}
+	if r != nil && st.Current != nil && st.Current.Commit == r.Pending.Commit {
+		err := g.Reject(ctx, a.TargetDir, errors.New("rolled back by `ota rollback` before it was confirmed"))
+		if !errors.Is(err, guard.ErrReverted) {
+			return nil, err
+		}
+		return &ota.UpdateResult{Updated: true, Current: r.Previous, Previous: &r.Pending}, nil
+	}
+	if r != nil {
+		// A trial of a release that is not installed is stale.
+		if err := g.Cancel(); err != nil {
+			return nil, err
+		}
+	}
+	return rb.Rollback(ctx)
 }
 
 // DeviceID resolves device_id / machine id / hostname.

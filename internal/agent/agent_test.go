@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/otafleet/ota"
 	"github.com/otafleet/ota/config"
@@ -124,4 +125,53 @@ func TestFailingHealthCheckReverts(t *testing.T) {
 		t.Errorf("check after revert: %+v %v", cr, err)
 	}
 	_ = fsx.OS{}
+}
+
+// TestRollbackDuringTrial: with confirm_timeout_sec set and v2 on trial,
+// `ota rollback` rejects the trial (v1 back, v2 not retried); when the
+// deadline later passes nothing is reverted again. It used to step back
+// once more at the deadline, reinstalling the unconfirmed v2 ("rollback
+// restored v2, expected v1").
+func TestRollbackDuringTrial(t *testing.T) {
+	e := newEnv(t, `,"confirm_timeout_sec":60`)
+	v1 := e.src.Publish("v1", treeV1)
+	ctx := context.Background()
+	now := time.Now()
+	clock := func() time.Time { return now }
+	a := e.agent(t)
+	a.Now = clock
+	if rep, err := a.Update(ctx, false); err != nil || !rep.Updated {
+		t.Fatalf("install v1: %+v %v", rep, err)
+	}
+	if _, err := a.Confirm(); err != nil {
+		t.Fatal(err)
+	}
+	v1tree, _ := treesnap.Take(e.dir, owned...)
+	v2 := e.src.Publish("v2", treeV2)
+	if rep, err := a.Update(ctx, false); err != nil || !rep.OnTrial {
+		t.Fatalf("v2 on trial: %+v %v", rep, err)
+	}
+	res, err := a.Rollback(ctx)
+	if err != nil || res.Current.Commit != v1.Commit {
+		t.Fatalf("rollback during the trial: %+v %v", res, err)
+	}
+	st, _ := a.Status(ctx)
+	if st.Trial != nil || len(st.BadReleases) != 1 || st.BadReleases[0].Commit != v2.Commit || st.Current.Commit != v1.Commit {
+		t.Fatalf("status after rollback: %+v", st)
+	}
+	now = now.Add(2 * time.Minute) // past the trial's deadline
+	if rev, err := a.Guard().ExpireIfDue(ctx, e.dir); rev || err != nil {
+		t.Fatalf("the deadline reverted again: %v %v", rev, err)
+	}
+	if got, _ := treesnap.Take(e.dir, owned...); treesnap.Diff(v1tree, got) != nil {
+		t.Fatalf("tree is not v1: %v", treesnap.Diff(v1tree, got))
+	}
+	// Reverting to the version already installed is a no-op, never a
+	// second step back.
+	if err := a.revert(ctx, v1); err != nil {
+		t.Fatalf("revert to the installed version: %v", err)
+	}
+	if st, _ := a.Status(ctx); st.Current.Commit != v1.Commit {
+		t.Fatalf("revert stepped back again: %+v", st.Current)
+	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
@@ -16,14 +17,16 @@ func newRollbackCmd(g *Global) *cobra.Command {
 journaled re-apply of the files the last update replaced or deleted, which ota
 keeps in its object store, so no download is needed and a crash during the
 rollback is recovered like one during an update. Running it twice returns to
-the version you started from. With --json it prints the same fields as update.`,
+the version you started from. A release on trial (confirm_timeout_sec) is
+rejected instead: the version it came from returns, on_rollback runs, and the
+release is not retried. With --json it prints the same fields as update.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			u, err := g.updater(false)
+			a, err := g.agentFor(false, slog.LevelWarn)
 			if err != nil {
 				return err
 			}
-			r, err := u.Rollback(cmd.Context())
+			r, err := a.Rollback(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -212,7 +212,7 @@ func (g Guard) revert(ctx context.Context, tr Transition, cause error) error {
 	if err := g.Revert(ctx, tr.From); err != nil {
 		msg := fmt.Sprintf("revert to %s after failed update to %s: %v", tr.From.Ref, tr.To.Ref, err)
 		g.recordError(msg)
-		return fmt.Errorf("%s (cause: %v); the tree may be inconsistent: run `ota rollback` or reinstall with `ota update --force`", msg, cause)
+		return fmt.Errorf("%s (cause: %v); check `ota status`, then run `ota rollback`, or reinstall with force = true in the config and `ota update`", msg, cause)
 	}
 	back := Transition{From: tr.To, To: tr.From, TargetDir: tr.TargetDir}
 	if err := g.Hooks.Run(ctx, hooks.Restart, back.versions()); err != nil {
@@ -286,6 +286,20 @@ func (g Guard) ExpireIfDue(ctx context.Context, targetDir string) (reverted bool
 	}
 	tr := Transition{From: r.Previous, To: r.Pending, TargetDir: targetDir}
 	return true, g.revert(ctx, tr, fmt.Errorf("not confirmed before the deadline %s (run `ota confirm` from the application once it is healthy)", r.Deadline.Format(time.RFC3339)))
+}
+
+// Reject reverts the release on trial now, for cause (an operator's
+// rollback): as a failed trial, it is not retried and on_rollback runs. On
+// success the error wraps ErrReverted; with no trial it is trial.ErrNoTrial.
+func (g Guard) Reject(ctx context.Context, targetDir string, cause error) error {
+	r, err := g.Store.Load()
+	if err != nil {
+		return err
+	}
+	if r == nil {
+		return trial.ErrNoTrial
+	}
+	return g.revert(ctx, Transition{From: r.Previous, To: r.Pending, TargetDir: targetDir}, cause)
 }
 
 // Confirm is `ota confirm`: keep the release on trial.
