@@ -19,25 +19,6 @@ import (
 // on the real filesystem. Every case checks that nothing outside target_dir
 // (and nothing of ota's own) changed.
 
-// otaIn runs the binary in dir without --config (the default
-// ./ota_config.json, or $OTA_CONFIG), as a user typing it there would.
-func otaIn(t testing.TB, dir string, env []string, args ...string) result {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.Env = append(append(os.Environ(), "OTA_TOKEN=", "GITHUB_TOKEN=", "OTA_CONFIG="), env...)
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run ota: %v", err)
-	}
-	return r
-}
-
 func with(files map[string]gitfixture.File, extra map[string]gitfixture.File) map[string]gitfixture.File {
 	out := map[string]gitfixture.File{}
 	for k, v := range files {
@@ -126,7 +107,7 @@ func TestAttackRepositoryReplacesConfig(t *testing.T) {
 	} {
 		t.Run(run.name, func(t *testing.T) {
 			e.repo.Commit("hostile", hostile(i))
-			if r := otaIn(t, e.target, run.env, run.args...); r.code != 0 || !strings.Contains(r.stderr, "reserved") {
+			if r := otaIn(t, e.target, append([]string{"OTA_CONFIG="}, run.env...), run.args...); r.code != 0 || !strings.Contains(r.stderr, "reserved") {
 				t.Fatalf("update: %v", r)
 			}
 			check(t, cfg, own)
@@ -142,13 +123,13 @@ func TestAttackRepositoryReplacesConfig(t *testing.T) {
 		}))
 		subOwn, _ := os.ReadFile(sub)
 		e.repo.Commit("hostile", hostile(7))
-		if r := otaIn(t, e.target, nil, "--config", "conf/ota.json", "update"); r.code != 0 {
+		if r := otaIn(t, e.target, []string{"OTA_CONFIG="}, "--config", "conf/ota.json", "update"); r.code != 0 {
 			t.Fatalf("update: %v", r)
 		}
 		check(t, sub, subOwn)
 		// The next version drops conf/ entirely: the config still stays.
 		e.repo.Commit("clean", filesV2)
-		if r := otaIn(t, e.target, nil, "--config", "conf/ota.json", "update"); r.code != 0 {
+		if r := otaIn(t, e.target, []string{"OTA_CONFIG="}, "--config", "conf/ota.json", "update"); r.code != 0 {
 			t.Fatalf("update: %v", r)
 		}
 		check(t, sub, subOwn)

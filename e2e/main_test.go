@@ -49,7 +49,15 @@ func (r result) String() string {
 // ota runs the binary with the config and arguments; env adds variables.
 func ota(t testing.TB, cfg string, env []string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"--config", cfg}, args...)...)
+	return otaIn(t, "", env, append([]string{"--config", cfg}, args...)...)
+}
+
+// otaIn runs the binary in dir ("" = the test's) with the arguments as
+// given, with no token in its environment unless env adds one.
+func otaIn(t testing.TB, dir string, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.Env = append(append(os.Environ(), "OTA_TOKEN=", "GITHUB_TOKEN="), env...)

@@ -130,32 +130,30 @@ func (o OS) openFile(name string, flag int, perm fs.FileMode) (File, error) {
 }
 
 func (o OS) rename(oldname, newname string) error {
-	_, ok1 := o.rel(oldname)
-	_, ok2 := o.rel(newname)
-	if !ok1 && !ok2 {
-		return os.Rename(oldname, newname)
-	}
-	return o.at("rename", oldname, func(od int, ob string) error {
-		return o.at("rename", newname, func(nd int, nb string) error {
-			if err := unix.Renameat(od, ob, nd, nb); err != nil {
-				return &os.LinkError{Op: "rename", Old: oldname, New: newname, Err: err}
-			}
-			return nil
-		})
+	return o.at2("rename", oldname, newname, os.Rename, func(od int, ob string, nd int, nb string) error {
+		return unix.Renameat(od, ob, nd, nb)
 	})
 }
 
 func (o OS) link(oldname, newname string) error {
+	// flags 0: a link to a symbolic link links the link itself.
+	return o.at2("link", oldname, newname, os.Link, func(od int, ob string, nd int, nb string) error {
+		return unix.Linkat(od, ob, nd, nb, 0)
+	})
+}
+
+// at2 runs a two-path operation: plain (the os function) when neither path
+// lies below Root, else fn on both parents walked without following links.
+func (o OS) at2(op, oldname, newname string, plain func(string, string) error, fn func(od int, ob string, nd int, nb string) error) error {
 	_, ok1 := o.rel(oldname)
 	_, ok2 := o.rel(newname)
 	if !ok1 && !ok2 {
-		return os.Link(oldname, newname)
+		return plain(oldname, newname)
 	}
-	return o.at("link", oldname, func(od int, ob string) error {
-		return o.at("link", newname, func(nd int, nb string) error {
-			// flags 0: a link to a symbolic link links the link itself.
-			if err := unix.Linkat(od, ob, nd, nb, 0); err != nil {
-				return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: err}
+	return o.at(op, oldname, func(od int, ob string) error {
+		return o.at(op, newname, func(nd int, nb string) error {
+			if err := fn(od, ob, nd, nb); err != nil {
+				return &os.LinkError{Op: op, Old: oldname, New: newname, Err: err}
 			}
 			return nil
 		})
