@@ -1,12 +1,12 @@
 package cli
 
 import (
+	"errors"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -16,6 +16,7 @@ import (
 	"github.com/otafleet/ota/internal/agent"
 	"github.com/otafleet/ota/internal/sdnotify"
 	"github.com/otafleet/ota/internal/state"
+	"github.com/otafleet/ota/internal/trial"
 )
 
 // agentFor builds the policy agent over a fresh Updater.
@@ -81,7 +82,7 @@ safe to run at every application start. With --json it prints
 				return err
 			}
 			r, err := a.Confirm()
-			if err != nil && !strings.Contains(err.Error(), "no release is on trial") {
+			if err != nil && !errors.Is(err, trial.ErrNoTrial) {
 				return err
 			}
 			if g.JSON {

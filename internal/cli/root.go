@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -41,6 +40,7 @@ func Main(ctx context.Context, args []string, io *IOStreams) int {
 func mainWith(ctx context.Context, g *Global, args []string) int {
 	io := g.IO
 	root := newRoot(g)
+	typedUsage(root)
 	root.SetArgs(args)
 	root.SetIn(io.In)
 	root.SetOut(io.Out)
@@ -56,7 +56,7 @@ func mainWith(ctx context.Context, g *Global, args []string) int {
 	switch {
 	case errors.As(err, &de):
 		kind = ota.Kind(de.Code)
-	case errors.As(err, &ue) || isCobraUsage(err):
+	case errors.As(err, &ue):
 		kind = ota.KindConfig
 	}
 	if g.JSON && !errors.As(err, &re) {
@@ -70,11 +70,31 @@ func mainWith(ctx context.Context, g *Global, args []string) int {
 	return int(kind)
 }
 
-func isCobraUsage(err error) bool {
-	s := err.Error()
-	return strings.HasPrefix(s, "unknown command") || strings.HasPrefix(s, "unknown flag") ||
-		strings.HasPrefix(s, "unknown shorthand flag") || strings.Contains(s, "arg(s)") ||
-		strings.HasPrefix(s, "invalid argument") || strings.HasPrefix(s, "flag needs an argument")
+// typedUsage makes every command-line mistake cobra finds (unknown
+// command or flag, bad flag value, wrong number of arguments) a usageError,
+// so the exit code comes from its type, not from matching its text.
+func typedUsage(c *cobra.Command) {
+	c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	if args := c.Args; args != nil {
+		c.Args = func(cmd *cobra.Command, a []string) error {
+			if err := args(cmd, a); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	} else if c.HasSubCommands() && !c.Runnable() {
+		// A group ("ota", "ota delta"): no arguments but a subcommand.
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(cmd *cobra.Command, a []string) error {
+			if len(a) > 0 {
+				return usageError{fmt.Errorf("unknown command %q for %q (see %s --help)", a[0], cmd.CommandPath(), cmd.CommandPath())}
+			}
+			return cmd.Help()
+		}
+	}
+	for _, sub := range c.Commands() {
+		typedUsage(sub)
+	}
 }
 
 func kindName(k ota.Kind) string {

@@ -14,6 +14,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/otafleet/ota/internal/fsx"
 	"github.com/otafleet/ota/internal/gitobj"
@@ -274,11 +275,10 @@ func Inspect(fsys fsx.FS, root, rel string, cached state.FileState) (*Local, err
 		// (see Make), never looked through.
 		return nil, nil
 	}
+	if errors.Is(err, syscall.ENOTDIR) {
+		return nil, nil // a parent is a file: nothing here (Make deletes or refuses it)
+	}
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "not a directory") {
-			return nil, nil
-		}
 		return nil, fmt.Errorf("inspect %s: %w", full, err)
 	}
 	switch {
