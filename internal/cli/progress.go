@@ -4,6 +4,7 @@ import (
 	"io"
 	"sync/atomic"
 
+	"github.com/otafleet/ota"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 )
@@ -18,6 +19,9 @@ type bar struct {
 }
 
 func newBar(w io.Writer) *bar { return &bar{w: w} }
+
+// NewProgressBar returns an ota.Progress that draws on w (a terminal).
+func NewProgressBar(w io.Writer) ota.Progress { return newBar(w) }
 
 func (b *bar) Start(files int, total int64) {
 	b.total = files

@@ -150,7 +150,7 @@ Config: --config FILE (.json, .yaml, .yml or .toml); default $OTA_CONFIG, then
 	pf.BoolVar(&g.Debug, "debug", false, "log every step to stderr")
 	pf.StringVar(&g.Progress, "progress", "auto", "progress bar: auto (on a terminal), always or never")
 	root.AddCommand(newCheckCmd(g), newUpdateCmd(g), newStatusCmd(g), newRecoverCmd(g), newRollbackCmd(g), newVersionCmd(g),
-		newDemoCmd(g), newDeltaCmd(), newConfirmCmd(g), newDaemonCmd(g))
+		newDeltaCmd(), newConfirmCmd(g), newDaemonCmd(g))
 	root.AddCommand(newPublishCmd(g), newKeygenCmd(g))
 	return root
 }
@@ -189,14 +189,18 @@ func (g *Global) updater(withProgress bool) (*ota.Updater, error) {
 	return ota.New(cfg, o)
 }
 
-func (g *Global) showProgress() bool {
-	switch g.Progress {
+func (g *Global) showProgress() bool { return ShowProgress(g.Progress, g.IO) }
+
+// ShowProgress decides whether to draw a progress bar: "always", "never",
+// or (auto) when stderr is a terminal.
+func ShowProgress(mode string, io *IOStreams) bool {
+	switch mode {
 	case "always":
 		return true
 	case "never":
 		return false
 	}
-	return g.IO.ErrTTY
+	return io.ErrTTY
 }
 
 func (g *Global) printJSON(v any) error { return printJSONTo(g.IO.Out, v) }

@@ -1,7 +1,7 @@
 // Package ghserver is an in-process GitHub: two HTTP servers on 127.0.0.1 (the
 // REST API and the raw-content host, so token scoping across hosts is testable)
 // serving real git repositories by shelling out to git. Tests use it through
-// testutil/fakegithub; `ota demo` uses it to show an update offline.
+// testutil/fakegithub; `ota-demo` uses it to show an update offline.
 //
 // Served subset: /repos/{o}/{r}/commits/{ref} (JSON or
 // application/vnd.github.sha), /git/ref/{heads|tags}/{name}, /git/tags/{sha},
@@ -154,7 +154,7 @@ type Fault struct {
 }
 
 // New starts the API and raw servers on 127.0.0.1.
-// Start starts the servers outside a test (the ota demo uses it); home is a
+// Start starts the servers outside a test (ota-demo uses it); home is a
 // scratch folder for git's HOME. Close stops them.
 func Start(home string) *Server {
 	s := &Server{repos: map[string]*repo{}, nextID: 1000, home: home}
