@@ -162,7 +162,10 @@ func (u *Updater) Status(ctx context.Context) (*Status, error) {
 	s := &Status{Current: state.ReadVersion(u.fs, u.dirs.Target), Errors: state.ReadErrors(u.fs, u.dirs.Target)}
 	if u.releasesMode() {
 		l := u.layout()
-		s.Current, s.Previous = u.releaseVersion(l.Current()), u.releaseVersion(l.Previous())
+		s.Previous = u.releaseVersion(l.Previous())
+		if s.Pending, s.Current = u.markerPending(); s.Pending {
+			s.PendingTo = s.Current
+		}
 		return s, nil
 	}
 	if p := state.ReadPrevious(u.fs, u.dirs.State); p != nil {
@@ -179,6 +182,8 @@ func (u *Updater) Status(ctx context.Context) (*Status, error) {
 		s.Pending = true
 		to := j.To
 		s.PendingTo = &to
+	} else if apply.StaleBackups(u.fs, u.dirs) {
+		s.Pending = true // recovery would remove them
 	}
 	return s, nil
 }
@@ -210,10 +215,18 @@ func (u *Updater) begin() (unlock func(), recovered string, err error) {
 
 func (u *Updater) recover() (string, error) {
 	if u.releasesMode() {
-		// The current symlink is the commit point; version.json follows it,
-		// and unfinished release builds are dropped.
-		if err := u.syncReleaseVersion(); err != nil {
+		// The current symlink is the commit point and version.json is a
+		// symlink into it; a folder converted by an earlier version of ota
+		// gets that symlink here.
+		pending, _ := u.markerPending()
+		if u.layout().Current() == "" || (!pending && u.layout().VersionLinked()) {
+			return "", nil
+		}
+		if err := u.linkVersion(""); err != nil {
 			return "", fmt.Errorf("recover: %w", err)
+		}
+		if pending {
+			return "version.json now names current", nil
 		}
 		return "", nil
 	}
