@@ -285,8 +285,11 @@ func (u *Updater) checkFrom(ctx context.Context, src source.Source, force bool) 
 		return nil, fmt.Errorf("list files of %s: %w", state.Format(&t.Version), err)
 	}
 	p, err := plan.Make(plan.Input{
-		FS: u.fs, TargetDir: u.dirs.Target, Tree: tree, Index: state.ReadIndex(u.fs, u.dirs.State),
-		Filter: u.cfg.Filter(), Reserved: u.reserved(), DeletePatterns: u.cfg.DeletePatterns,
+		FS: u.fs, TargetDir: u.dirs.Target, Tree: tree, Index: u.installedIndex(ctx, src, cur),
+		Filter: u.cfg.Filter(), Reserved: u.reserved(),
+		// A verified publisher's deletes remove files ota never installed,
+		// as the original did.
+		DeletePatterns: append(append([]string{}, u.cfg.DeletePatterns...), t.Deletes...),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("plan update to %s: %w", state.Format(&t.Version), err)
