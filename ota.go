@@ -175,7 +175,10 @@ func (u *Updater) Status(ctx context.Context) (*Status, error) {
 	s := &Status{Current: state.ReadVersion(u.fs, u.dirs.Target), Errors: state.ReadErrors(u.fs, u.dirs.Target)}
 	if u.releasesMode() {
 		l := u.layout()
-		s.Current, s.Previous = u.releaseVersion(l.Current()), u.releaseVersion(l.Previous())
+		s.Previous = u.releaseVersion(l.Previous())
+		if s.Pending, s.Current = u.markerPending(); s.Pending {
+			s.PendingTo = s.Current
+		}
 		return s, nil
 	}
 	if p := state.ReadPrevious(u.fs, u.dirs.State); p != nil {
@@ -192,6 +195,8 @@ func (u *Updater) Status(ctx context.Context) (*Status, error) {
 		s.Pending = true
 		to := j.To
 		s.PendingTo = &to
+	} else if apply.StaleBackups(u.fs, u.dirs) {
+		s.Pending = true // recovery would remove them
 	}
 	return s, nil
 }
@@ -223,10 +228,18 @@ func (u *Updater) begin() (unlock func(), recovered string, err error) {
 
 func (u *Updater) recover() (string, error) {
 	if u.releasesMode() {
-		// The current symlink is the commit point; version.json follows it,
-		// and unfinished release builds are dropped.
-		if err := u.syncReleaseVersion(); err != nil {
+		// The current symlink is the commit point and version.json is a
+		// symlink into it; a folder converted by an earlier version of ota
+		// gets that symlink here.
+		pending, _ := u.markerPending()
+		if u.layout().Current() == "" || (!pending && u.layout().VersionLinked()) {
+			return "", nil
+		}
+		if err := u.linkVersion(""); err != nil {
 			return "", fmt.Errorf("recover: %w", err)
+		}
+		if pending {
+			return "version.json now names current", nil
 		}
 		return "", nil
 	}
@@ -285,8 +298,11 @@ func (u *Updater) checkFrom(ctx context.Context, src source.Source, force bool) 
 		return nil, fmt.Errorf("list files of %s: %w", state.Format(&t.Version), err)
 	}
 	p, err := plan.Make(plan.Input{
-		FS: u.fs, TargetDir: u.dirs.Target, Tree: tree, Index: state.ReadIndex(u.fs, u.dirs.State),
-		Filter: u.cfg.Filter(), Reserved: u.reserved(), DeletePatterns: u.cfg.DeletePatterns,
+		FS: u.fs, TargetDir: u.dirs.Target, Tree: tree, Index: u.installedIndex(ctx, src, cur),
+		Filter: u.cfg.Filter(), Reserved: u.reserved(),
+		// A verified publisher's deletes remove files ota never installed,
+		// as the original did.
+		DeletePatterns: append(append([]string{}, u.cfg.DeletePatterns...), t.Deletes...),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("plan update to %s: %w", state.Format(&t.Version), err)

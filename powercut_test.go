@@ -88,6 +88,9 @@ type crashScenario struct {
 	layout   string
 	from, to memsource.Tree // from == nil: fresh install
 	rollback bool           // run is a rollback from "to" back to "from"
+	// oldMarker: before the run, version.json is a regular file and the
+	// release folders hold none (releases layout made by earlier versions).
+	oldMarker bool
 }
 
 func TestPowerCutCrashPoints(t *testing.T) {
@@ -99,6 +102,10 @@ func TestPowerCutCrashPoints(t *testing.T) {
 		{name: "fresh-install", layout: "inplace", to: treeV1},
 		{name: "rollback", layout: "inplace", from: treeV1, to: treeV2, rollback: true},
 		{name: "releases-update", layout: "releases", from: treeV1, to: treeV2},
+		{name: "releases-rollback", layout: "releases", from: treeV1, to: treeV2, rollback: true},
+		// A folder whose version.json is still the regular file earlier ota
+		// versions wrote beside current: the first update converts it.
+		{name: "releases-update-old-marker", layout: "releases", from: treeV1, to: treeV2, oldMarker: true},
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
@@ -127,6 +134,18 @@ func TestPowerCutCrashPoints(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
+				if sc.oldMarker {
+					cur := u.layout().Current()
+					if err := f.Remove(path.Join(crashRoot, "releases", cur, "version.json")); err != nil {
+						t.Fatal(err)
+					}
+					if err := f.Remove(path.Join(crashRoot, "version.json")); err != nil {
+						t.Fatal(err)
+					}
+					if err := state.WriteVersion(f, crashRoot, vFrom); err != nil {
+						t.Fatal(err)
+					}
+				}
 				src.SetCurrent(vTo)
 				f.Checkpoint()
 			}
@@ -151,6 +170,34 @@ func TestPowerCutCrashPoints(t *testing.T) {
 			}
 			check := func(t testing.TB, after *crashfs.FS, n, k int, model string) {
 				u := memUpdater(t, after, src, sc.layout)
+				// Before any recovery, version.json names the files the
+				// application sees, or status says recovery is pending.
+				st, err := u.Status(ctx)
+				if err != nil {
+					t.Fatalf("status before recovery: %v", err)
+				}
+				if !st.Pending {
+					root := crashRoot
+					if sc.layout == "releases" {
+						root = path.Join(crashRoot, "current")
+					}
+					v := state.ReadVersion(after, root)
+					if sc.layout == "releases" {
+						v = state.ReadVersion(after, crashRoot) // through the symlink, as the app reads it
+					}
+					var got map[string]crashfs.Node
+					if fi, err := after.Stat(root); err == nil && fi.IsDir() {
+						got = appTree(t, after, root)
+						normaliseReleaseModes(sc.layout, got)
+					}
+					okOld := (oldTree == nil && len(got) == 0 && v == nil) ||
+						(v != nil && *v == oldV && fmt.Sprint(got) == fmt.Sprint(nodes(oldTree)))
+					okNew := v != nil && *v == newV && fmt.Sprint(got) == fmt.Sprint(nodes(newTree))
+					if !okOld && !okNew {
+						t.Fatalf("before recovery, status says nothing is pending but version.json %+v does not name the files (status %+v)\nold diff: %v\nnew diff: %v",
+							v, st, crashfs.Diff(nodes(oldTree), got), crashfs.Diff(nodes(newTree), got))
+					}
+				}
 				if _, err := u.Recover(ctx); err != nil {
 					t.Fatalf("recover: %v", err)
 				}
@@ -166,14 +213,7 @@ func TestPowerCutCrashPoints(t *testing.T) {
 				if root != "" {
 					got = appTree(t, after, root)
 				}
-				if sc.layout == "releases" { // release files are read-only by design
-					for p, n := range got {
-						if n.Kind == crashfs.KindFile {
-							n.Mode |= 0o200
-							got[p] = n
-						}
-					}
-				}
+				normaliseReleaseModes(sc.layout, got)
 				v := state.ReadVersion(after, crashRoot)
 				isOld := (oldTree == nil && len(got) == 0 && v == nil) ||
 					(oldTree != nil && v != nil && *v == oldV && fmt.Sprint(got) == fmt.Sprint(nodes(oldTree)))
@@ -194,5 +234,19 @@ func TestPowerCutCrashPoints(t *testing.T) {
 			res := crashfs.EnumerateNested(t, setup, run, recovery, check, 600)
 			t.Logf("MEASURE crash points %s: %d operations; tried %v", sc.name, res.Ops, res.Tried)
 		})
+	}
+}
+
+// normaliseReleaseModes adds the owner write bit to release files, which are
+// read-only by design, so that they compare with the published tree.
+func normaliseReleaseModes(layout string, got map[string]crashfs.Node) {
+	if layout != "releases" {
+		return
+	}
+	for p, n := range got {
+		if n.Kind == crashfs.KindFile {
+			n.Mode |= 0o200
+			got[p] = n
+		}
 	}
 }

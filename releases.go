@@ -31,17 +31,33 @@ func (u *Updater) releaseVersion(commit string) *Version {
 	return &Version{Commit: commit}
 }
 
-// syncReleaseVersion makes version.json name what current points to (the
-// symlink is the commit point; version.json follows it for compatibility).
-func (u *Updater) syncReleaseVersion() error {
-	cur := u.releaseVersion(u.layout().Current())
+// linkVersion prepares the version marker before current switches to the
+// release of commit to ("" for none): both releases hold their version.json
+// and target_dir/version.json is the symlink into current, so the marker
+// switches with the symlink, atomically.
+func (u *Updater) linkVersion(to string) error {
+	l := u.layout()
+	for _, c := range []string{l.Current(), to} {
+		if c == "" {
+			continue
+		}
+		if err := l.EnsureVersion(c, *u.releaseVersion(c)); err != nil {
+			return fmt.Errorf("write version.json of release %s: %w", c, err)
+		}
+	}
+	return l.LinkVersion()
+}
+
+// markerPending reports whether version.json names another version than
+// current (a folder converted by an earlier version of ota, interrupted
+// between the switch and its version.json): recovery would rewrite it.
+func (u *Updater) markerPending() (pending bool, cur *Version) {
+	cur = u.releaseVersion(u.layout().Current())
 	if cur == nil {
-		return nil
+		return false, nil
 	}
-	if v := state.ReadVersion(u.fs, u.dirs.Target); v == nil || *v != *cur {
-		return state.WriteVersion(u.fs, u.dirs.Target, *cur)
-	}
-	return nil
+	v := state.ReadVersion(u.fs, u.dirs.Target)
+	return v == nil || *v != *cur, cur
 }
 
 func (u *Updater) checkReleases(ctx context.Context, src source.Source, force bool) (*CheckResult, error) {
@@ -114,7 +130,7 @@ func (u *Updater) applyReleases(ctx context.Context, src source.Source, r *Check
 	res := &UpdateResult{Current: r.Target, Previous: r.Current}
 	if !r.UpdateAvailable {
 		res.Current = *r.Current
-		return res, u.syncReleaseVersion()
+		return res, u.linkVersion("")
 	}
 	l := u.layout()
 	if _, err := fsx.MkdirAll(u.fs, u.dirs.State, 0o755); err != nil {
@@ -171,14 +187,14 @@ func (u *Updater) applyReleases(ctx context.Context, src source.Source, r *Check
 	if err := l.Build(releases.Meta{Version: r.Target, Files: p.Tree}); err != nil {
 		return res, fmt.Errorf("build release %s: %w", state.Format(&r.Target), err)
 	}
+	if err := u.linkVersion(r.Target.Commit); err != nil {
+		return res, err
+	}
 	if err := l.Activate(r.Target.Commit); err != nil {
 		return res, err
 	}
 	res.Updated = true
 	res.Added, res.Modified, res.Deleted = len(p.Add), len(p.Modify), len(r.Delete)
-	if err := u.syncReleaseVersion(); err != nil {
-		u.log.Warn("could not write version.json (current is already switched)", "err", err)
-	}
 	if err := l.GC(u.cfg.KeepReleases); err != nil {
 		u.log.Warn("could not remove old releases", "err", err)
 	}
@@ -218,11 +234,14 @@ func (u *Updater) storeFromRelease(l releases.Layout, cur *Version, e source.Ent
 
 // rollbackReleases switches current back to previous: one rename.
 func (u *Updater) rollbackReleases() (*UpdateResult, error) {
-	from, to, err := u.layout().Rollback()
-	if err != nil {
-		return nil, err
+	l := u.layout()
+	if prev := l.Previous(); prev != "" && l.Current() != "" {
+		if err := u.linkVersion(prev); err != nil {
+			return nil, err
+		}
 	}
-	if err := u.syncReleaseVersion(); err != nil {
+	from, to, err := l.Rollback()
+	if err != nil {
 		return nil, err
 	}
 	return &UpdateResult{Updated: true, Current: *u.releaseVersion(to), Previous: u.releaseVersion(from)}, nil

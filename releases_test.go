@@ -32,7 +32,7 @@ func newReleasesUpdater(t *testing.T, dir string, src *memsource.Source, fsys fs
 
 func currentSnap(t *testing.T, dir string) treesnap.Snap {
 	t.Helper()
-	s, err := treesnap.Take(filepath.Join(dir, "current") + "/")
+	s, err := treesnap.Take(filepath.Join(dir, "current")+"/", "version.json") // the release's own marker
 	if err != nil {
 		t.Fatal(err)
 	}

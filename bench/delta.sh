@@ -16,7 +16,7 @@ quick=0
 work=bench-work
 out=$work/delta
 mkdir -p "$out" bin
-go build -o bin/ota-delta ./cmd/ota-delta
+CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o bin/ota ./cmd/ota # as shipped
 ../shared/bench/get-workloads.sh "$work" >/dev/null 2>&1
 tf=$(mktemp)
 trap 'rm -f "$tf"' EXIT
@@ -36,7 +36,7 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 tools=(v2 v1 bsdiff xdelta3 zstd)
 gen() { # tool old new patch
   case $1 in
-    v2 | v1) measure bin/ota-delta diff "$2" "$3" "$4" --format "$1" ;;
+    v2 | v1) measure bin/ota delta diff "$2" "$3" "$4" --format "$1" ;;
     bsdiff) measure bsdiff "$2" "$3" "$4" ;;
     xdelta3) measure xdelta3 -e -9 -f -s "$2" "$3" "$4" ;;
     zstd) measure zstd -q -f -19 --long=31 --patch-from="$2" "$3" -o "$4" ;;
@@ -44,7 +44,7 @@ gen() { # tool old new patch
 }
 app() { # tool old patch out
   case $1 in
-    v2 | v1) measure bin/ota-delta apply "$2" "$3" "$4" ;;
+    v2 | v1) measure bin/ota delta apply "$2" "$3" "$4" ;;
     bsdiff) measure bspatch "$2" "$4" "$3" ;;
     xdelta3) measure xdelta3 -d -f -s "$2" "$3" "$4" ;;
     zstd) measure zstd -q -f -d --long=31 --patch-from="$2" "$3" -o "$4" ;;

@@ -55,7 +55,6 @@ chmod 755 "$tmp"
 
 go build -o "$tmp/ota" ./cmd/ota
 go build -o "$tmp/tcpcount" ./bench/tcpcount
-go build -o "$tmp/ota-delta" ./cmd/ota-delta
 ota=$tmp/ota
 
 # ---------------------------------------------------------------- helpers
@@ -239,9 +238,9 @@ payload "$srv/latest.json" >"$tmp/release2.payload"
 grep -q '"_type": *"ota-release"' "$tmp/release2.payload" || die "could not decode the release payload of latest.json"
 pay_bytes=$(stat -c %s "$tmp/release2.payload")
 pay_gz=$(gzip -6 -c "$tmp/release2.payload" | wc -c)
-"$tmp/ota-delta" diff "$tmp/release1.payload" "$tmp/release2.payload" "$tmp/release.v2" --format v2 >/dev/null
+"$tmp/ota" delta diff "$tmp/release1.payload" "$tmp/release2.payload" "$tmp/release.v2" --format v2 >/dev/null
 pay_delta=$(stat -c %s "$tmp/release.v2")
-"$tmp/ota-delta" apply "$tmp/release1.payload" "$tmp/release.v2" "$tmp/release2.check" >/dev/null
+"$tmp/ota" delta apply "$tmp/release1.payload" "$tmp/release.v2" "$tmp/release2.check" >/dev/null
 cmp -s "$tmp/release2.payload" "$tmp/release2.check" || die "metadata delta does not reproduce the payload"
 delta_objs=$(find "$srv/deltas" -type f | wc -l)
 delta_bytes=$(find "$srv/deltas" -type f -printf '%s\n' | awk '{s+=$1} END{print s+0}')

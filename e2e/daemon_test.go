@@ -218,3 +218,62 @@ func TestDaemon(t *testing.T) {
 		t.Errorf("after daemon update: %v", d)
 	}
 }
+
+// TestDaemonRecoversFirst: `ota daemon` finishes or undoes an update a power
+// cut interrupted as soon as it starts, before its first check is due (here
+// an hour away), so the application never runs on a mixed tree for long.
+func TestDaemonRecoversFirst(t *testing.T) {
+	e := newEnv(t)
+	c1 := e.repo.Commit("v1", filesV1)
+	cfg := e.config(t, map[string]any{"channel": "developer", "check_interval": "1h"})
+	if r := ota(t, cfg, nil, "update"); r.code != 0 {
+		t.Fatal(r)
+	}
+	if r := ota(t, cfg, nil, "check"); r.code != 0 { // the next check is an hour away
+		t.Fatal(r)
+	}
+	clean := snap(t, e.target)
+	// The state a power cut leaves mid-apply: the journal, main.py replaced
+	// (its old bytes in the backup), a new file installed, version.json old.
+	journal := fmt.Sprintf(`{"format":1,"from":{"ref":"main","commit":%q},"to":{"ref":"main","commit":"%040d"},`+
+		`"ops":[{"kind":"put","path":"main.py","had_old":true},{"kind":"put","path":"half.txt"}],"index":{"files":{}},"prev":{"files":{}}}`, c1, 2)
+	os.MkdirAll(filepath.Join(e.target, ".ota_backup"), 0o755)
+	if err := os.Rename(filepath.Join(e.target, "main.py"), filepath.Join(e.target, ".ota_backup", "main.py")); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(e.target, "main.py"), []byte("print('v2')\n"), 0o644)
+	os.WriteFile(filepath.Join(e.target, "half.txt"), []byte("new\n"), 0o644)
+	os.WriteFile(filepath.Join(e.target, ".ota", "journal.json"), []byte(journal), 0o644)
+	var st struct{ Pending bool }
+	okJSON(t, cfg, nil, &st, "status")
+	if !st.Pending {
+		t.Fatal("status does not report the interrupted update")
+	}
+
+	e.gh.ResetRequests()
+	cmd := exec.Command(bin, "--config", cfg, "daemon")
+	cmd.Env = append(os.Environ(), "OTA_TOKEN=", "GITHUB_TOKEN=")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(15 * time.Second)
+	for treesnap.Diff(clean, snap(t, e.target)) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon did not recover at start: %v\nstderr:\n%s", treesnap.Diff(clean, snap(t, e.target)), stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("daemon exit: %v\n%s", err, stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(e.target, ".ota", "journal.json")); err == nil {
+		t.Error("journal left after recovery")
+	}
+	if n := len(e.gh.Requests()); n != 0 {
+		t.Errorf("the daemon made %d requests: recovery must not wait for a check", n)
+	}
+}

@@ -42,9 +42,11 @@ func killFiles(version int) map[string]gitfixture.File {
 
 // TestKillAtRandomMoments starts the real `ota update` against a slowed-down
 // server and sends SIGKILL at a random moment, alternating the target between
-// two versions. After each kill, `ota status` must work, the folder must be
-// exactly one version (after recovery for the in-place layout; immediately for
-// the releases layout, whose current symlink is switched atomically), and a
+// two versions. After each kill, before any recovery, version.json must name
+// exactly the files the application sees, or `ota status` must say pending
+// (in place, an interrupted apply); the folder must be exactly one version
+// (after recovery for the in-place layout; immediately for the releases
+// layout, whose current symlink and version.json switch together), and a
 // following `ota update` must complete. Seeded: OTA_KILL_SEED reproduces a run.
 func TestKillAtRandomMoments(t *testing.T) {
 	runs := 200
@@ -128,19 +130,31 @@ func TestKillAtRandomMoments(t *testing.T) {
 				cmd.Process.Signal(syscall.SIGKILL)
 				err := cmd.Wait()
 				killed := err != nil
-				// status must work and say something sensible.
+				// status must work and say something sensible, and before
+				// any recovery version.json (as the application reads it)
+				// names exactly the files there, or status says pending.
 				var st struct {
 					Current *struct{ Commit string }
 					Pending bool
 				}
 				okJSON(t, cfg, nil, &st, "status")
+				marker := readMarker(t, e.target)
 				if layout == "releases" {
-					// No recovery needed: current is always a complete release.
+					// No recovery needed: current is always a complete release
+					// and version.json is a symlink into it.
 					got := snap(t, appDir)
-					if st.Current == nil || treesnap.Diff(want[st.Current.Commit], got) != nil {
-						t.Fatalf("run %d (kill after %v): releases layout not old-or-new: status %+v diff %v", i, wait, st.Current, treesnap.Diff(want[st.Current.Commit], got))
+					if st.Current == nil || st.Pending || treesnap.Diff(want[st.Current.Commit], got) != nil {
+						t.Fatalf("run %d (kill after %v): releases layout not old-or-new: status %+v diff %v", i, wait, st, treesnap.Diff(want[st.Current.Commit], got))
+					}
+					if marker != st.Current.Commit {
+						t.Fatalf("run %d (kill after %v): version.json names %q, current is %s", i, wait, marker, st.Current.Commit)
 					}
 				} else {
+					if !st.Pending {
+						if d := treesnap.Diff(want[marker], snap(t, appDir)); marker == "" || d != nil {
+							t.Fatalf("run %d (kill after %v): nothing pending, but version.json names %q and the files differ: %v", i, wait, marker, d)
+						}
+					}
 					if r := ota(t, cfg, nil, "recover"); r.code != 0 {
 						t.Fatalf("run %d: recover: %v", i, r)
 					}
@@ -169,4 +183,19 @@ func TestKillAtRandomMoments(t *testing.T) {
 			t.Logf("MEASURE kill runs (%s): %d runs, full update %v, outcomes %s", layout, runs, full.Round(time.Millisecond), b)
 		})
 	}
+}
+
+// readMarker returns the commit target_dir/version.json names ("" when
+// missing or unreadable), read as an application would, through symlinks.
+func readMarker(t testing.TB, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "version.json"))
+	if err != nil {
+		return ""
+	}
+	var v struct{ Commit string }
+	if json.Unmarshal(b, &v) != nil {
+		return ""
+	}
+	return v.Commit
 }

@@ -42,7 +42,7 @@ type DeltaDirOptions struct {
 type DeltaDirResult struct {
 	Deltas, Skipped      int
 	NewBytes, DeltaBytes int64
-	Removed              int // stale deltas removed (NamingSHA)
+	Removed              int // stale deltas removed
 	Names                []string
 }
 
@@ -173,6 +173,21 @@ func BuildDeltaDir(ctx context.Context, o DeltaDirOptions) (*DeltaDirResult, err
 			}
 		}
 	} else {
+		// A seed-named delta fits only devices on From: drop those of
+		// earlier publications, which would cost such a device a download
+		// and a failed hash check per file.
+		written := map[string]bool{}
+		for _, n := range res.Names {
+			written[n] = true
+		}
+		ents, _ := os.ReadDir(o.Out)
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), ".delta") && !written[e.Name()] {
+				if os.Remove(filepath.Join(o.Out, e.Name())) == nil {
+					res.Removed++
+				}
+			}
+		}
 		// The original's summary file (its client never read it).
 		saved := res.NewBytes - res.DeltaBytes
 		pct := 0.0

@@ -36,11 +36,13 @@ type Options struct {
 	Format string
 	// SeedKey is the HMAC key for Format "seed" (empty: unsigned manifest).
 	SeedKey string
-	// DeltaFrom, with Format "seed" and a git --src, also writes OUT/.deltas/
-	// in the original's v1 format and naming, from that ref to --ref, for
+	// DeltaFrom, with Format "seed" and a git --src, writes OUT/.deltas/ in
+	// the original's v1 format and naming from that ref to --ref, for
 	// MicroPython devices on DeltaFrom (commit the folder with the release).
+	// By default the base is the version last published into OUT.
 	DeltaFrom string
-	// Deltas is how many previous versions get deltas to this one; 0 none.
+	// Deltas is how many previous versions get deltas to this one; 0 none
+	// (with Format "seed": no .deltas/ unless DeltaFrom is set).
 	Deltas int
 	// Delta is the delta engine; nil means V2.
 	Delta *DeltaEngine
@@ -63,6 +65,7 @@ type Result struct {
 	Deltas     int
 	Metadata   string // path of metadata/<version>.json (or manifest.json, ota-manifest.json)
 	Assets     int    `json:",omitempty"` // --format github-release: files to upload
+	Deletes    int    `json:",omitempty"` // --format seed: paths in "deletes"
 }
 
 // Run publishes one version.

@@ -44,6 +44,8 @@ type Updater interface {
 	// Apply installs what Check found without resolving again.
 	Apply(ctx context.Context, r *ota.CheckResult) (*ota.UpdateResult, error)
 	Status(ctx context.Context) (*ota.Status, error)
+	// Recover finishes or undoes an interrupted update.
+	Recover(ctx context.Context) (string, error)
 }
 
 // rollbacker is implemented by *ota.Updater (`ota rollback`).
@@ -267,9 +269,16 @@ type UpdateReport struct {
 	TrialRecovered string `json:"trial_recovered,omitempty"`
 }
 
-// Recover finishes a trial left by a crash or reboot (crash-loop breaker,
-// deadline, re-verification). Call it before checking.
+// Recover finishes or undoes an update interrupted by a crash or power cut,
+// then finishes a trial left by a crash or reboot (crash-loop breaker,
+// deadline, re-verification). Call it before checking: the daemon calls it
+// first thing, so a folder is whole again before its first check is due.
 func (a *Agent) Recover(ctx context.Context) (string, error) {
+	if rec, err := a.U.Recover(ctx); err != nil {
+		return "", fmt.Errorf("recover an interrupted update: %w", err)
+	} else if rec != "" {
+		a.log().Warn("recovered an interrupted update", "result", rec)
+	}
 	st, err := a.U.Status(ctx)
 	if err != nil {
 		return "", err

@@ -454,12 +454,8 @@ func Recover(fsys fsx.FS, d Dirs) (Outcome, *Journal, error) {
 		return Nothing, nil, err
 	}
 	if j == nil {
-		// Backups with no journal are leftovers (for example from the
-		// original updater); a journal always precedes a backup here.
-		if exists(fsys, d.Backup) {
-			if ents, _ := fsys.ReadDir(d.Backup); len(ents) > 0 {
-				return StaleCleaned, nil, nil
-			}
+		if StaleBackups(fsys, d) {
+			return StaleCleaned, nil, nil
 		}
 		return Nothing, nil, nil
 	}
@@ -473,6 +469,16 @@ func Recover(fsys fsx.FS, d Dirs) (Outcome, *Journal, error) {
 		return RolledBack, j, fmt.Errorf("restore %s after an interrupted update (backups kept in %s): %w", state.Format(j.From), d.Backup, err)
 	}
 	return RolledBack, j, nil
+}
+
+// StaleBackups reports backups with no journal: leftovers (for example from
+// the original updater), since a journal always precedes a backup here.
+func StaleBackups(fsys fsx.FS, d Dirs) bool {
+	if !exists(fsys, d.Backup) {
+		return false
+	}
+	ents, _ := fsys.ReadDir(d.Backup)
+	return len(ents) > 0
 }
 
 // removeDirDurably removes an empty folder and fsyncs its parent, so that a

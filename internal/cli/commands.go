@@ -24,7 +24,9 @@ or why it is "held_back" (staged rollout, update window, battery, inhibit
 file, crash deferral, a release that failed its health check before).
 
 With --json it prints {"update_available", "current", "target", "add",
-"modify", "delete", "download_bytes", "eligible", "held_back"}.`,
+"modify", "delete", "download_bytes", "eligible", "held_back"}; "held_back"
+is a list of reasons, every one that applies ([] when nothing holds the
+update back).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			a, err := g.agentFor(false, slog.LevelWarn)
@@ -196,7 +198,9 @@ func newRecoverCmd(g *Global) *cobra.Command {
 		Long: `recover runs the recovery every other command runs first: when version.json
 names the interrupted update's target it finishes it, otherwise it restores
 the previous version exactly. Run it at boot (before the application starts)
-to make sure the application never sees a half-applied update.`,
+to make sure the application never sees a half-applied update
+(packaging/systemd/ota-recover.service). It does nothing when nothing is
+pending.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			u, err := g.updater(false)

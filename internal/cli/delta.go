@@ -47,9 +47,8 @@ func DeltaExitCode(err error) int {
 	return 1
 }
 
-// NewDeltaCommand returns the "delta" command tree (diff, apply, info). It is
-// exported so that a throwaway main can run it until the root command wires
-// it in.
+// NewDeltaCommand returns the "delta" command tree (diff, apply, info), as
+// "ota delta" runs it; tests drive it directly.
 func NewDeltaCommand() *cobra.Command { return newDeltaCmd() }
 
 func newDeltaCmd() *cobra.Command {

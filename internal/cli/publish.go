@@ -36,7 +36,13 @@ metadata signed with the keys in --keys (see "ota keygen"); latest.json is
 replaced last, so devices never see a half-published version.
 
 --format seed writes the original MicroPython updater's manifest.json
-instead, signed with --key or $MANIFEST_KEY (HMAC-SHA256).
+instead, signed with --key or $MANIFEST_KEY (HMAC-SHA256). OUT remembers the
+version published into it (OUT/.ota-seed.json): the next publication lists
+the files that version had and the new one has not in "deletes", and, from
+a git --src, writes OUT/.deltas/ in the original's v1 format and naming from
+that version (files of 1 KiB or more, deltas saving at least 30 %), which the
+original reads from .deltas/ in the tagged tree (commit it with the release).
+--delta-from REF names another base; --deltas 0 writes none.
 
 --format github-release writes the release's GitHub assets flat into --out:
 ota-manifest.json (the signed bundle), obj-<sha256> (file contents) and
@@ -62,8 +68,8 @@ deltas/<from-sha256>-<to-sha256>.<format>.`,
 	f.StringVar(&o.Expires, "expires", "30d", "how long the signed metadata stays valid (e.g. 720h, 30d)")
 	f.StringVar(&o.Format, "format", "", "\"seed\": the original manifest.json; \"github-release\": signed repository as flat release assets")
 	f.StringVar(&o.SeedKey, "key", os.Getenv("MANIFEST_KEY"), "HMAC key for --format seed (default $MANIFEST_KEY)")
-	f.IntVar(&o.Deltas, "deltas", 3, "make deltas from this many previous versions (0: none)")
-	f.StringVar(&o.DeltaFrom, "delta-from", "", "with --format seed: also write .deltas/ (v1, original naming) from this git ref")
+	f.IntVar(&o.Deltas, "deltas", 3, "make deltas from this many previous versions (0: none; with --format seed, 0 writes no .deltas/)")
+	f.StringVar(&o.DeltaFrom, "delta-from", "", "with --format seed: write .deltas/ (v1, original naming) from this git ref instead of the version last published into --out")
 	f.Float64Var(&o.RolloutPercent, "rollout-percent", -1, "staged rollout: percent of devices at the start (0-100)")
 	f.StringVar(&o.RolloutRamp, "rollout-ramp", "", "staged rollout: time to ramp up to 100% (e.g. 48h, 7d)")
 	return cmd
@@ -96,7 +102,7 @@ func runPublish(cmd *cobra.Command, g *Global, o *PublishOptions) error {
 		return g.printJSON(res)
 	}
 	if o.Format == "seed" {
-		fmt.Fprintf(g.IO.Out, "Wrote %s: %s, %d files.\n", res.Metadata, res.Ref, res.Files)
+		fmt.Fprintf(g.IO.Out, "Wrote %s: %s, %d files, %d deletes, %d deltas.\n", res.Metadata, res.Ref, res.Files, res.Deletes, res.Deltas)
 		return nil
 	}
 	if o.Format == publish.FormatGitHubRelease {

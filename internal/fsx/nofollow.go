@@ -342,3 +342,46 @@ func (s *statInfo) Mode() fs.FileMode {
 	}
 	return m
 }
+
+// ResolveInside resolves the links along rel (relative to root) itself,
+// refusing any that would lead out of root, and returns the link-free path
+// to read. It is for the few files ota reads that may be links it made
+// itself (version.json -> current/version.json in the releases layout),
+// since the rooted OS follows none.
+func ResolveInside(fsys FS, root, rel string) (string, error) {
+	var cur []string
+	pending := strings.Split(rel, "/")
+	for hops := 0; len(pending) > 0; {
+		c := pending[0]
+		pending = pending[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if len(cur) == 0 {
+				return "", fmt.Errorf("%s: %w: a link leads outside %s", rel, ErrLinkInPath, root)
+			}
+			cur = cur[:len(cur)-1]
+			continue
+		}
+		cur = append(cur, c)
+		full := path.Join(root, strings.Join(cur, "/"))
+		fi, err := fsys.Lstat(full)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			continue // a missing or plain entry: the read reports it
+		}
+		if hops++; hops > 40 {
+			return "", fmt.Errorf("%s: too many links", rel)
+		}
+		t, err := fsys.Readlink(full)
+		if err != nil {
+			return "", err
+		}
+		if strings.HasPrefix(t, "/") {
+			return "", fmt.Errorf("%s: %w: %s is an absolute link", rel, ErrLinkInPath, full)
+		}
+		cur = cur[:len(cur)-1]
+		pending = append(strings.Split(t, "/"), pending...)
+	}
+	return path.Join(root, strings.Join(cur, "/")), nil
+}

@@ -161,3 +161,26 @@ func TestRootedOSOrdinaryOperations(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestResolveInside(t *testing.T) {
+	o, root, outside := rooted(t)
+	os.Mkdir(root+"/releases", 0o755)
+	os.Mkdir(root+"/releases/c1", 0o755)
+	os.WriteFile(root+"/releases/c1/version.json", []byte("v"), 0o644)
+	os.Symlink("releases/c1", root+"/current")
+	os.Symlink("current/version.json", root+"/version.json")
+	os.Symlink("../outside/secret", root+"/up")
+	os.Symlink(outside+"/secret", root+"/abs")
+	p, err := fsx.ResolveInside(o, root, "version.json")
+	if err != nil || p != root+"/releases/c1/version.json" {
+		t.Fatalf("resolve: %q %v", p, err)
+	}
+	if b, err := fsx.ReadFile(o, p); err != nil || string(b) != "v" {
+		t.Fatalf("read: %q %v", b, err)
+	}
+	for _, bad := range []string{"up", "abs", "link/secret"} {
+		if _, err := fsx.ResolveInside(o, root, bad); !errors.Is(err, fsx.ErrLinkInPath) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}

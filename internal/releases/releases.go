@@ -5,11 +5,17 @@
 //
 //	symlink current.tmp -> releases/<commit>; rename current.tmp current; fsync target_dir
 //
-// Invariants: a release folder is complete and durable before its name
-// appears (it is built as releases/.<commit>.tmp and renamed); current and
-// previous always name complete releases; the store holds each (content,
-// mode) once; releases are never written after activation (objects are
-// read-only).
+// The version marker switches with current: each release folder holds its
+// own version.json, and target_dir/version.json is a symlink to
+// current/version.json (made once, before the first switch that needs it),
+// so no crash can leave version.json naming another release than current.
+//
+// Invariants: a release folder is complete and durable, version.json
+// included, before its name appears (it is built as releases/.<commit>.tmp
+// and renamed); current and previous always name complete releases; the
+// store holds each (content, mode) once; releases are never written after
+// activation (objects are read-only), except that a release built by an
+// earlier version without version.json gets one before it is activated.
 package releases
 
 import (
@@ -25,6 +31,7 @@ import (
 	"github.com/otafleet/ota/internal/fsx"
 	"github.com/otafleet/ota/internal/pathx"
 	"github.com/otafleet/ota/internal/source"
+	"github.com/otafleet/ota/internal/state"
 )
 
 // Names inside target_dir.
@@ -32,6 +39,8 @@ const (
 	ReleasesDir = "releases"
 	CurrentLink = "current"
 	PrevLink    = "previous"
+	// VersionLink is the target of target_dir/version.json.
+	VersionLink = CurrentLink + "/" + state.VersionFile
 )
 
 // Layout locates the releases layout of one target folder.
@@ -163,6 +172,9 @@ func (l Layout) Build(m Meta) error {
 			return fmt.Errorf("build release: link %s: %w (the releases layout needs hard links: use layout = \"inplace\" on this filesystem)", e.Path, err)
 		}
 	}
+	if err := state.WriteVersion(l.FS, tmp, m.Version); err != nil {
+		return fmt.Errorf("build release: %w", err)
+	}
 	for d := range dirs {
 		if err := l.FS.SyncDir(d); err != nil {
 			return err
@@ -182,6 +194,45 @@ func (l Layout) Build(m Meta) error {
 		return err
 	}
 	return l.FS.SyncDir(rels)
+}
+
+// EnsureVersion gives the release of commit its version.json when it has
+// none (a release built by an earlier version of ota).
+func (l Layout) EnsureVersion(commit string, v source.Version) error {
+	dir := l.relDir(commit)
+	if state.ReadVersion(l.FS, dir) != nil {
+		return nil
+	}
+	return state.WriteVersion(l.FS, dir, v)
+}
+
+// VersionLinked reports whether target_dir/version.json is the symlink into
+// current.
+func (l Layout) VersionLinked() bool {
+	t, err := l.FS.Readlink(path.Join(l.Target, state.VersionFile))
+	return err == nil && t == VersionLink
+}
+
+// LinkVersion makes target_dir/version.json the symlink to
+// current/version.json, atomically replacing the regular file earlier
+// versions wrote. The release current names must already hold its
+// version.json, so the marker names the same version before and after.
+func (l Layout) LinkVersion() error {
+	if l.VersionLinked() {
+		return nil
+	}
+	name := path.Join(l.Target, state.VersionFile)
+	tmp := name + ".tmp"
+	if err := l.FS.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := l.FS.Symlink(VersionLink, tmp); err != nil {
+		return fmt.Errorf("link version.json: %w", err)
+	}
+	if err := l.FS.Rename(tmp, name); err != nil {
+		return fmt.Errorf("link version.json: %w", err)
+	}
+	return l.FS.SyncDir(l.Target)
 }
 
 // Activate makes commit current and the old current previous. The switch of

@@ -49,6 +49,10 @@ type Target struct {
 	Tree []Entry `json:"-"`
 	// Extra carries source-specific data (e.g. a rollout policy).
 	Extra map[string]any `json:"-"`
+	// Deletes lists paths (files or folders) a verified publisher says to
+	// remove even if ota did not install them: the "deletes" of the original
+	// system's HMAC manifest. Validated, relative, slash-separated.
+	Deletes []string `json:"-"`
 }
 
 // Source is one place updates come from.

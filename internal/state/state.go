@@ -39,7 +39,13 @@ const (
 // ReadVersion returns the installed version, or nil when none is recorded
 // (missing or unreadable file, as the original treated it).
 func ReadVersion(fsys fsx.FS, targetDir string) *source.Version {
-	b, err := fsx.ReadFile(fsys, path.Join(targetDir, VersionFile))
+	// In the releases layout version.json is a link into current; only
+	// links that stay inside target_dir are followed.
+	p, err := fsx.ResolveInside(fsys, targetDir, VersionFile)
+	if err != nil {
+		return nil
+	}
+	b, err := fsx.ReadFile(fsys, p)
 	if err != nil {
 		return nil
 	}

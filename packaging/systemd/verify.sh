@@ -21,7 +21,7 @@ out=$(SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no ./*.service ./*.t
 	exit 1
 }
 # Warnings do not change the exit status; treat any line about our units as a problem.
-if printf '%s\n' "$out" | grep -E 'ota(-update)?\.(service|timer)' >/dev/null; then
+if printf '%s\n' "$out" | grep -E 'ota(-update|-recover)?\.(service|timer)' >/dev/null; then
 	printf '%s\n' "$out" >&2
 	echo "verify.sh: systemd-analyze reported problems" >&2
 	exit 1

@@ -265,8 +265,16 @@ func (s *Source) seedTarget(ctx context.Context, t source.Target) (source.Target
 	if err != nil {
 		return source.Target{}, signedrepo.Unverified(fmt.Errorf("manifest.json of release %s: %w", gr.TagName, err))
 	}
-	if m.PostUpdate != "" || len(m.Deletes) > 0 {
-		s.log.Warn("manifest.json: post_update and deletes are ignored (files no longer listed are removed by ota)", "release", gr.TagName)
+	if m.PostUpdate != "" {
+		s.log.Warn("manifest.json: post_update is ignored (use the post_update config key)", "release", gr.TagName)
+	}
+	for _, d := range m.Deletes {
+		// As the original: an invalid path is skipped, not fatal.
+		if err := validPath(d); err != nil {
+			s.log.Warn("manifest.json: skipping an unusable delete", "path", d, "err", err)
+			continue
+		}
+		t.Deletes = append(t.Deletes, d)
 	}
 	if m.Version != "" {
 		if err := validRef(m.Version); err != nil {
