@@ -1,3 +1,7 @@
+// Tests of the original system's defects (reference/seed-system.md §9) that are
+// not covered elsewhere: a failed rollback keeps its backups (§9.2), and
+// delete_patterns deletes only unmanaged files under its prefixes (§9.4).
+
 package ota
 
 import (
