@@ -116,13 +116,22 @@ func TestUpdateAllChangeKinds(t *testing.T) {
 	}
 }
 
+// crashStride is 1 (every failure point), or with -short 3, so a
+// developer's loop stays fast; CI tries them all.
+func crashStride() int {
+	if testing.Short() {
+		return 3
+	}
+	return 1
+}
+
 // TestCrashPoints fails the update after each filesystem operation in turn,
 // then recovers with the real filesystem: the tree must be exactly v1 or v2,
 // version.json must say which, and a following update must complete.
 func TestCrashPoints(t *testing.T) {
 	ctx := context.Background()
 	tried, old, new_ := 0, 0, 0
-	for n := 0; ; n++ {
+	for n := 0; ; n += crashStride() {
 		dir := t.TempDir()
 		src := memsource.New()
 		v1 := src.Publish("v1", treeV1)
@@ -130,7 +139,7 @@ func TestCrashPoints(t *testing.T) {
 			t.Fatal(err)
 		}
 		v2 := src.Publish("v2", treeV2)
-		ffs := faultfs.New(fsx.OS{}, n)
+		ffs := faultfs.New(fsx.OS{Root: filepath.ToSlash(dir)}, n)
 		_, err := newTestUpdater(t, dir, src, ffs).Update(ctx)
 		if err == nil {
 			t.Logf("crash points tried: %d (update needs %d mutating operations); recovered to old %d, new %d", tried, ffs.Count(), old, new_)

@@ -127,7 +127,7 @@ func TestReleasesLayout(t *testing.T) {
 func TestReleasesCrashPoints(t *testing.T) {
 	ctx := context.Background()
 	tried := 0
-	for n := 0; ; n++ {
+	for n := 0; ; n += crashStride() {
 		dir := t.TempDir()
 		src := memsource.New()
 		v1 := src.Publish("v1", treeV1)
@@ -135,7 +135,7 @@ func TestReleasesCrashPoints(t *testing.T) {
 			t.Fatal(err)
 		}
 		v2 := src.Publish("v2", treeV2)
-		ffs := faultfs.New(fsx.OS{}, n)
+		ffs := faultfs.New(fsx.OS{Root: filepath.ToSlash(dir)}, n)
 		_, err := newReleasesUpdater(t, dir, src, ffs).Update(ctx)
 		if err == nil {
 			t.Logf("crash points tried (releases layout): %d", tried)

@@ -57,7 +57,7 @@ func Enumerate(t testing.TB, setup func(fs *FS), run func(fs fsx.FS) error,
 	n := count(t, setup, run)
 	res := Result{Ops: n, Tried: map[string]int{}}
 	for _, model := range Models() {
-		for i := 0; i <= n; i++ {
+		for _, i := range points(n) {
 			f := crashed(t, setup, run, i, n)
 			after := f.After(model)
 			subtest(t, fmt.Sprintf("%s/%d", model, i), func(t testing.TB) { check(t, after, i, model) })
@@ -92,7 +92,7 @@ func EnumerateNested(t testing.TB, setup func(fs *FS), run func(fs fsx.FS) error
 		perPoint = max(2, maxNested/(n+1))
 	}
 	for _, model := range Models() {
-		for i := 0; i <= n; i++ {
+		for _, i := range points(n) {
 			after := crashed(t, setup, run, i, n).After(model)
 			probe := after.Clone()
 			if err := recovery(probe); err != nil {
@@ -112,6 +112,29 @@ func EnumerateNested(t testing.TB, setup func(fs *FS), run func(fs fsx.FS) error
 		t.Logf("crash points: model=%s tried=%d (nested)", model, res.Tried[model])
 	}
 	return res
+}
+
+// ShortStride is how sparsely `go test -short` samples the first-level
+// crash points of a run longer than 40 operations: every ShortStride-th one,
+// plus the last, so a developer's loop stays fast; the full run (CI) tries
+// them all.
+const ShortStride = 5
+
+// points are the first-level crash points to try: all of 0..n, or with
+// -short every ShortStride-th (always including 0 and n).
+func points(n int) []int {
+	stride := 1
+	if testing.Short() && n > 40 {
+		stride = ShortStride
+	}
+	out := make([]int, 0, n/stride+2)
+	for i := 0; i <= n; i += stride {
+		out = append(out, i)
+	}
+	if out[len(out)-1] != n {
+		out = append(out, n)
+	}
+	return out
 }
 
 // spread returns the points 0..r, or at most limit of them spread evenly
