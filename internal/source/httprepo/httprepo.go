@@ -1,10 +1,13 @@
 // Package httprepo reads a signed static update repository (see package
 // repo) over HTTP(S), e.g. from nginx, S3 or a CDN.
 //
-//   - Resolve is one conditional GET of latest.json (If-None-Match with the
+//   - Resolve is one conditional GET of head.json (If-None-Match with the
 //     cached ETag): a check with nothing new costs one 304. The cached body
 //     is re-verified every time (expiry, rollback), and only verified bodies
-//     are cached.
+//     are cached. A new head costs one more GET: the delta of the manifest
+//     from the one the device holds (or the whole manifest), verified
+//     against the SHA-256 in the signed head. Repositories without head.json
+//     are read from latest.json (the format before heads).
 //   - Open and Delta stream content-addressed objects, resume with HTTP Range,
 //     refuse more bytes than the signed size, and check the SHA-256 at EOF
 //     when the download started at offset 0.
@@ -83,26 +86,78 @@ func (s *Source) request(ctx context.Context, rel string) (*http.Request, error)
 	return http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 }
 
-// Resolve fetches latest.json conditionally and verifies it (also when the
-// answer is 304 and the body comes from the cache).
+// Resolve fetches head.json conditionally and verifies it (also when the
+// answer is 304 and the body comes from the cache), then the manifest it
+// names: nothing more when the device holds it, else a manifest delta from
+// the one it holds, else the whole manifest. A repository without head.json
+// (published before the head format) is read from latest.json.
 func (s *Source) Resolve(ctx context.Context) (source.Target, error) {
-	req, err := s.request(ctx, repo.LatestPath)
-	if err != nil {
-		return source.Target{}, err
-	}
 	limit := s.trust.Verifier.Limits.MaxMetadataSize
 	if limit <= 0 {
 		limit = repo.DefaultMaxMetadataSize
 	}
-	res, err := s.http.GetCached(ctx, req, s.cache, req.URL.String(), limit)
+	res, err := s.getCached(ctx, repo.HeadPath, limit)
+	if err == nil && repo.IsHeadBundle(res.Body) {
+		t, err := s.trust.AcceptHead(ctx, res.Body, s.get, s.log)
+		if err != nil {
+			return source.Target{}, fmt.Errorf("http repository %s: %w", s.base, err)
+		}
+		return t, nil
+	}
+	if err != nil && !errors.Is(err, source.ErrNotFound) {
+		return source.Target{}, fmt.Errorf("http repository %s: %w", s.base, err)
+	}
+	// The old format: one bundle with the whole file list.
+	res, err = s.getCached(ctx, repo.LatestPath, limit)
 	if err != nil {
 		return source.Target{}, fmt.Errorf("http repository %s: %w", s.base, err)
+	}
+	if repo.IsHeadBundle(res.Body) {
+		t, err := s.trust.AcceptHead(ctx, res.Body, s.get, s.log)
+		if err != nil {
+			return source.Target{}, fmt.Errorf("http repository %s: %w", s.base, err)
+		}
+		return t, nil
 	}
 	t, err := s.trust.Accept(res.Body)
 	if err != nil {
 		return source.Target{}, fmt.Errorf("http repository %s: %w", s.base, err)
 	}
+	if rel, err := signedrepo.Release(t); err == nil {
+		if err := s.trust.KeepManifest(rel); err != nil {
+			s.log.Debug("could not keep the manifest of latest.json", "err", err)
+		}
+	}
 	return t, nil
+}
+
+func (s *Source) getCached(ctx context.Context, rel string, limit int64) (httpx.Cached, error) {
+	req, err := s.request(ctx, rel)
+	if err != nil {
+		return httpx.Cached{}, err
+	}
+	return s.http.GetCached(ctx, req, s.cache, req.URL.String(), limit)
+}
+
+// get reads an immutable metadata file (manifest, manifest delta) whole.
+func (s *Source) get(ctx context.Context, rel string, limit int64) ([]byte, error) {
+	req, err := s.request(ctx, rel)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.http.Do(ctx, req, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %w: status %d", req.URL.Redacted(), source.ErrBadData, resp.StatusCode)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", req.URL.Redacted(), err)
+	}
+	return b, nil
 }
 
 // Tree returns the signed file list.

@@ -35,6 +35,9 @@ type Trust struct {
 	// DeltaFormats are the delta formats the client can apply; deltas in
 	// other formats are treated as absent. nil means DefaultDeltaFormats.
 	DeltaFormats []string
+	// Manifests keeps the last verified manifest, the base of the next
+	// manifest delta; nil keeps it in memory only.
+	Manifests ManifestStore
 }
 
 // DefaultDeltaFormats are the formats of the delta package (v1 is the
@@ -80,7 +83,10 @@ func (tr *Trust) AcceptChecked(data []byte, check func(*repo.Release) error) (so
 			return source.Target{}, fmt.Errorf("record highest version seen: %w", err)
 		}
 	}
-	rel := v.Release
+	return target(v.Release), nil
+}
+
+func target(rel *repo.Release) source.Target {
 	t := source.Target{
 		Version: source.Version{Ref: rel.Ref, Commit: rel.Commit, Number: rel.Version},
 		Tree:    Entries(rel),
@@ -89,7 +95,7 @@ func (tr *Trust) AcceptChecked(data []byte, check func(*repo.Release) error) (so
 	if rel.Rollout != nil {
 		t.Extra[ExtraRollout] = rel.Rollout
 	}
-	return t, nil
+	return t
 }
 
 // Unverified marks err as a verification failure.
