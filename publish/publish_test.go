@@ -2,8 +2,8 @@ package publish
 
 import (
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"os"
 	"os/exec"
