@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/otafleet/ota/delta"
+	"github.com/otafleet/ota/internal/source/signedrepo"
 	"github.com/otafleet/ota/repo"
 )
 
@@ -53,6 +54,9 @@ func writeManifest(log *slog.Logger, st *store, rel *repo.Release, prev int64, o
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", repo.MetadataPath(v), err)
 		}
+		if err := writePacks(st, old, rel); err != nil {
+			return nil, fmt.Errorf("packs from version %d: %w", v, err)
+		}
 		from := repo.HeadOf(old, oldMan).Manifest.SHA256
 		if done[from] {
 			continue
@@ -96,4 +100,51 @@ func writeManifest(log *slog.Logger, st *store, rel *repo.Release, prev int64, o
 		}
 	}
 	return data, nil
+}
+
+// writePacks writes the packs a device on old reads to update to rel, with
+// deltas on and off (repo.PackItems: what the device's fetch reads, so the
+// names match). Packs over repo.MaxPackSize or of one piece are not made.
+func writePacks(st *store, old, rel *repo.Release) error {
+	byPath := make(map[string]repo.File, len(old.Files))
+	for _, f := range old.Files {
+		byPath[f.Path] = f
+	}
+	for _, deltas := range []bool{true, false} {
+		var wants []repo.PackWant
+		for _, nf := range rel.Files {
+			of, ok := byPath[nf.Path]
+			if ok && of.SHA1 == nf.SHA1 {
+				continue // unchanged, or only the mode changed (copied locally)
+			}
+			w := repo.PackWant{File: nf}
+			if deltas && ok && of.Mode != repo.ModeSymlink && nf.Mode != repo.ModeSymlink {
+				w.FromSHA1 = of.SHA1
+			}
+			wants = append(wants, w)
+		}
+		items := repo.PackItems(rel, wants, signedrepo.DefaultDeltaFormats)
+		if len(items) < 2 || repo.PackSize(items) > repo.MaxPackSize {
+			continue
+		}
+		name := repo.PackPath(items)
+		if _, err := st.read(name); err == nil {
+			continue
+		}
+		pack := make([]byte, 0, repo.PackSize(items))
+		for _, it := range items {
+			b, err := st.read(it.Path)
+			if err != nil {
+				return err
+			}
+			if int64(len(b)) != it.Size || repo.SHA256Hex(b) != it.SHA256 {
+				return fmt.Errorf("%s differs from its metadata", it.Path)
+			}
+			pack = append(pack, b...)
+		}
+		if err := st.putFile(name, pack); err != nil {
+			return err
+		}
+	}
+	return nil
 }

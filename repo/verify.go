@@ -238,6 +238,9 @@ func (v *Verifier) checkFresh(what string, version int64, expires, t time.Time, 
 	return nil
 }
 
+// SHA256Hex is the lowercase hex SHA-256 of b.
+func SHA256Hex(b []byte) string { return sha256Hex(b) }
+
 func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])

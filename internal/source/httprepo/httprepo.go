@@ -19,7 +19,10 @@
 package httprepo
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -53,9 +56,15 @@ type Source struct {
 	trust signedrepo.Trust
 	cache source.Cache
 	log   *slog.Logger
+
+	mu     sync.Mutex
+	packed map[string][]byte // verified pieces of the last pack, by repository path
 }
 
-var _ source.Source = (*Source)(nil)
+var (
+	_ source.Source     = (*Source)(nil)
+	_ source.Prefetcher = (*Source)(nil)
+)
 
 // New checks the options and returns a Source.
 func New(o Options) (*Source, error) {
@@ -170,7 +179,11 @@ func (s *Source) Open(ctx context.Context, t source.Target, e source.Entry, offs
 	if err := signedrepo.CheckEntry(t, e); err != nil {
 		return nil, err
 	}
-	return s.fetch(ctx, repo.ObjectPath(e.SHA256), e.SHA256, e.Size, offset, e.Path)
+	rel := repo.ObjectPath(e.SHA256)
+	if b, ok := s.fromPack(rel); ok && offset == 0 {
+		return signedrepo.NewReader(io.NopCloser(bytes.NewReader(b)), e.SHA256, e.Size, 0, nil, e.Path), nil
+	}
+	return s.fetch(ctx, rel, e.SHA256, e.Size, offset, e.Path)
 }
 
 // Delta streams the signed delta fromSHA1 → e.
@@ -179,7 +192,53 @@ func (s *Source) Delta(ctx context.Context, t source.Target, e source.Entry, fro
 	if err != nil {
 		return nil, err
 	}
+	if b, ok := s.fromPack(d.Object); ok {
+		return signedrepo.NewReader(io.NopCloser(bytes.NewReader(b)), d.SHA256, d.Size, 0, nil, "delta for "+e.Path), nil
+	}
 	return s.fetch(ctx, d.Object, d.SHA256, d.Size, 0, "delta for "+e.Path)
+}
+
+// Prefetch GETs the pack of what the fetch will read (repo.PackPath: one
+// request instead of one per file) when it is at most repo.MaxPackSize,
+// checks every piece against its signed size and SHA-256 and keeps them for
+// Open and Delta. A missing or damaged pack changes nothing: the files are
+// then fetched one by one.
+func (s *Source) Prefetch(ctx context.Context, t source.Target, wants []source.Want) {
+	s.mu.Lock()
+	s.packed = nil
+	s.mu.Unlock()
+	items, err := s.trust.PackItems(t, wants)
+	if err != nil || len(items) < 2 || repo.PackSize(items) > repo.MaxPackSize {
+		return
+	}
+	body, err := s.get(ctx, repo.PackPath(items), repo.PackSize(items))
+	if err == nil && int64(len(body)) != repo.PackSize(items) {
+		err = fmt.Errorf("%w: %d bytes, want %d", repo.ErrHashMismatch, len(body), repo.PackSize(items))
+	}
+	if err != nil {
+		s.log.Debug("no pack for this update; fetching files one by one", "files", len(items), "err", err)
+		return
+	}
+	pieces := make(map[string][]byte, len(items))
+	for _, it := range items {
+		b := body[:it.Size]
+		body = body[it.Size:]
+		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != it.SHA256 {
+			s.log.Warn("pack does not match the signed metadata; fetching files one by one", "piece", it.Path)
+			return
+		}
+		pieces[it.Path] = b
+	}
+	s.mu.Lock()
+	s.packed = pieces
+	s.mu.Unlock()
+}
+
+func (s *Source) fromPack(rel string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.packed[rel]
+	return b, ok
 }
 
 func (s *Source) fetch(ctx context.Context, rel, sum string, size, offset int64, what string) (io.ReadCloser, error) {
