@@ -37,6 +37,10 @@ func writeManifest(log *slog.Logger, st *store, rel *repo.Release, prev int64, o
 	if k == 0 {
 		k = DefaultManifestDeltas
 	}
+	// The first install of a small tree is one pack too.
+	if err := writePacks(st, &repo.Release{}, rel); err != nil {
+		return nil, fmt.Errorf("packs for a first install: %w", err)
+	}
 	done := map[string]bool{head.Manifest.SHA256: true}
 	for v := prev; v > 0 && v > prev-int64(k); v-- {
 		b, err := st.read(repo.MetadataPath(v))

@@ -139,6 +139,9 @@ func (tr *Trust) KeepManifest(rel *repo.Release) error {
 	if err != nil {
 		return err
 	}
+	if held, err := tr.manifests().Load(); err == nil && bytes.Equal(held, man) {
+		return nil // a check with nothing new writes nothing
+	}
 	return tr.manifests().Save(man)
 }
 
