@@ -1,6 +1,7 @@
 package ota
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ func TestUpdateFromSignedDirRepo(t *testing.T) {
 	f := repotest.New(t)
 	f.Commit("v1", map[string]string{"main.py": "print(1)\n", "lib/a.py": "a\n"})
 	f.Publish("v1")
+	headV1, _ := os.ReadFile(filepath.Join(f.Repo, repo.HeadPath))
 	target := t.TempDir()
 	cfgJSON, _ := json.Marshal(map[string]any{
 		"source": "dir", "path": f.Repo, "trusted_keys": []string{f.RootKeys()[0].String()}, "target_dir": target,
@@ -53,7 +55,18 @@ func TestUpdateFromSignedDirRepo(t *testing.T) {
 	if err != nil || seen.Release != 2 {
 		t.Fatalf("seen %+v %v", seen, err)
 	}
-	// A replayed v1 is refused with a verification error (exit code 4).
+	// The verified manifest is kept: the base of the next manifest delta.
+	if b, err := os.ReadFile(filepath.Join(target, cfg.StateDir, ManifestFile)); err != nil || !bytes.HasPrefix(b, []byte("otam1\n")) {
+		t.Fatalf("kept manifest: %v", err)
+	}
+	// A replayed v1 is refused with a verification error (exit code 4),
+	// in the head format and in the old one.
+	os.WriteFile(filepath.Join(f.Repo, repo.HeadPath), headV1, 0o644)
+	_, err = u.Check(ctx)
+	if !errors.Is(err, repo.ErrRollback) || Classify(err) != KindVerify {
+		t.Fatalf("replayed head: %v (kind %d)", err, Classify(err))
+	}
+	os.Remove(filepath.Join(f.Repo, repo.HeadPath))
 	old, _ := os.ReadFile(filepath.Join(f.Repo, repo.MetadataPath(1)))
 	os.WriteFile(filepath.Join(f.Repo, repo.LatestPath), old, 0o644)
 	_, err = u.Check(ctx)

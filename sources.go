@@ -26,6 +26,10 @@ import (
 // accepted, so replayed older metadata is refused across restarts.
 const SeenFile = "repo-seen.json"
 
+// ManifestFile (in state_dir) is the last verified manifest of a signed
+// repository: the base of the next manifest delta.
+const ManifestFile = "repo-manifest"
+
 // httpOptions maps the config's transfer keys onto the HTTP client.
 func httpOptions(cfg config.Config, log *slog.Logger) httpx.Options {
 	sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
@@ -94,7 +98,9 @@ func newRepoSource(cfg config.Config, cache source.Cache, log *slog.Logger) (sou
 		return nil, err
 	}
 	if cfg.Source == "dir" {
-		return dirrepo.New(cfg.RepoPath, trust), nil
+		s := dirrepo.New(cfg.RepoPath, trust)
+		s.Logger = log
+		return s, nil
 	}
 	return httprepo.New(httprepo.Options{
 		URL: cfg.URL, Trust: trust, Cache: cache, Logger: log, HTTP: httpOptions(cfg, log),
@@ -115,7 +121,8 @@ func newTrust(cfg config.Config) (signedrepo.Trust, error) {
 			ClockSlack:  time.Duration(cfg.ClockSlackSec * float64(time.Second)),
 			Limits:      repo.Limits{MaxFiles: cfg.MaxTreeFiles, MaxMetadataSize: cfg.MaxTreeSizeKB << 10},
 		},
-		Seen: repo.FileSeen{Path: path.Join(state, SeenFile)},
+		Seen:      repo.FileSeen{Path: path.Join(state, SeenFile)},
+		Manifests: signedrepo.FileManifest{Path: path.Join(state, ManifestFile)},
 	}, nil
 }
 

@@ -3,8 +3,10 @@
 # lodash 4.17.20 (old) to 4.17.21 (new), whole package trees (~1,050 files),
 # all measured in the same run:
 #   - ota, signed static repository (ota keygen / ota publish --deltas 1) served
-#     by a real nginx on 127.0.0.1; full files and deltas; also nginx with gzip
-#     for the JSON metadata (a server-side option, no ota change)
+#     by a real nginx on 127.0.0.1: the default device config (deltas on, the
+#     signed head.json and a manifest delta), full files
+#     (enable_delta_updates: false), and nginx with gzip for JSON; then a
+#     no-op check
 #   - rsync over a local rsync daemon (and local-only runs for reference)
 #   - git: fetch over git daemon, and the size of `git bundle create b v1..v2`
 # Every network client talks to its server through bench/tcpcount, a counting
@@ -208,12 +210,12 @@ devices=(full delta gzip)
 declare -A dev_relay=([full]=ngplain [delta]=ngplain [gzip]=nggzip)
 declare -A dev_port=([full]=$relay_plain [delta]=$relay_plain [gzip]=$relay_gzip)
 declare -A dev_log=([full]=plain [delta]=plain [gzip]=gzip)
-declare -A dev_deltas=([full]=false [delta]=true [gzip]=true)
+declare -A dev_deltas=([full]=', "enable_delta_updates": false' [delta]= [gzip]=)
 for d in "${devices[@]}"; do
   mkdir -p "$tmp/dev-$d"
   cat >"$tmp/dev-$d/ota_config.json" <<EOF
 {"source": "http", "url": "http://127.0.0.1:${dev_port[$d]}/",
- "trusted_keys": ["$rootpub"], "enable_delta_updates": ${dev_deltas[$d]}}
+ "trusted_keys": ["$rootpub"]${dev_deltas[$d]}}
 EOF
   "$ota" --config "$tmp/dev-$d/ota_config.json" --progress never update >"$tmp/dev-$d.install.out" 2>&1 ||
     {
@@ -227,21 +229,11 @@ done
 "$ota" publish --src "$new" --ref v2 --out "$srv" --keys "$keys" --deltas 1 >"$tmp/publish2.out"
 latest_bytes=$(stat -c %s "$srv/latest.json")
 latest_gz=$(gzip -6 -c "$srv/latest.json" | wc -c)
-# What-if sizes for the metadata: the signed release payload (JSON) that
-# latest.json carries base64-encoded, compressed, and as an ota delta v2 from
-# version 1's payload (which a device at v1 has already verified).
-payload() { # BUNDLE: the release envelope's payload bytes
-  grep -o '"signed": *"[^"]*"' "$1" | sed -n 2p | sed 's/^"signed": *"//; s/"$//' | base64 -d
-}
-payload "$srv/metadata/1.json" >"$tmp/release1.payload"
-payload "$srv/latest.json" >"$tmp/release2.payload"
-grep -q '"_type": *"ota-release"' "$tmp/release2.payload" || die "could not decode the release payload of latest.json"
-pay_bytes=$(stat -c %s "$tmp/release2.payload")
-pay_gz=$(gzip -6 -c "$tmp/release2.payload" | wc -c)
-"$tmp/ota" delta diff "$tmp/release1.payload" "$tmp/release2.payload" "$tmp/release.v2" --format v2 >/dev/null
-pay_delta=$(stat -c %s "$tmp/release.v2")
-"$tmp/ota" delta apply "$tmp/release1.payload" "$tmp/release.v2" "$tmp/release2.check" >/dev/null
-cmp -s "$tmp/release2.payload" "$tmp/release2.check" || die "metadata delta does not reproduce the payload"
+head_bytes=$(stat -c %s "$srv/head.json")
+man_new=$srv/manifests/$(ls -t "$srv/manifests" | head -1) # v2's, written after v1's
+man_bytes=$(stat -c %s "$man_new")
+man_gz=$(gzip -6 -c "$man_new" | wc -c)
+mdelta_bytes=$(find "$srv/manifest-deltas" -type f -printf '%s\n' | awk '{s+=$1} END{print s+0}')
 delta_objs=$(find "$srv/deltas" -type f | wc -l)
 delta_bytes=$(find "$srv/deltas" -type f -printf '%s\n' | awk '{s+=$1} END{print s+0}')
 
@@ -260,10 +252,23 @@ for d in "${devices[@]}"; do
   read -r wire_up[$d] wire_down[$d] conns[$d] <"$tmp/sum"
   sleep 0.2 # nginx writes the access log line after the response
   read -r ng_reqs[$d] ng_total[$d] ng_body[$d] ng_latest[$d] < <(tail -n +"$((before + 1))" "$log" |
-    awk '{n++; t+=$3; b+=$4} /GET \/latest.json/{l+=$4} END{printf "%d %d %d %d\n", n, t, b, l}')
+    awk '{n++; t+=$3; b+=$4} /GET \/(head\.json|latest\.json|manifest)/{l+=$4} END{printf "%d %d %d %d\n", n, t, b, l}')
   check_new "ota ($d)" "$tmp/dev-$d"
   tail -n +"$((before + 1))" "$log" >"$tmp/dev-$d.requests"
 done
+# The next check, nothing new: one conditional request answered 304.
+mark=$(relay_mark ngplain)
+before=$(wc -l <"$ng/plain.log")
+"$ota" --config "$tmp/dev-delta/ota_config.json" --progress never --json check >"$tmp/noop.json" 2>"$tmp/noop.err" ||
+  {
+    cat "$tmp/noop.err" >&2
+    die "ota: no-op check failed"
+  }
+relay_sum ngplain "$mark" >"$tmp/sum"
+read -r noop_up noop_down noop_conns <"$tmp/sum"
+sleep 0.2
+tail -n +"$((before + 1))" "$ng/plain.log" >"$tmp/noop.requests"
+noop_reqs=$(wc -l <"$tmp/noop.requests")
 
 # ---------------------------------------------------------------- rsync
 
@@ -368,9 +373,9 @@ row() { # label up down own requests ok
 }
 for d in "${devices[@]}"; do
   label="ota, nginx, full files (\`enable_delta_updates: false\`)"
-  [[ $d == delta ]] && label="ota, nginx, deltas v2 (\`enable_delta_updates: true\`)"
-  [[ $d == gzip ]] && label="ota, nginx with \`gzip\` for JSON, deltas v2"
-  row "$label" "${wire_up[$d]}" "${wire_down[$d]}" "nginx \$bytes_sent $(fmt "${ng_total[$d]}"), \$body_bytes_sent $(fmt "${ng_body[$d]}") (latest.json: $(fmt "${ng_latest[$d]}"))" "${ng_reqs[$d]} HTTP requests, ${conns[$d]} TCP conn." yes
+  [[ $d == delta ]] && label="ota, nginx, default device config (deltas v2)"
+  [[ $d == gzip ]] && label="ota, nginx with \`gzip\` for JSON, default device config"
+  row "$label" "${wire_up[$d]}" "${wire_down[$d]}" "nginx \$bytes_sent $(fmt "${ng_total[$d]}"), \$body_bytes_sent $(fmt "${ng_body[$d]}") (metadata: $(fmt "${ng_latest[$d]}"))" "${ng_reqs[$d]} HTTP requests, ${conns[$d]} TCP conn." yes
 done
 row "rsync daemon, \`-a -z\` (delta algorithm on: --no-W is the default over the network)" "${rs_up[d_z]}" "${rs_down[d_z]}" "--stats sent+received $(fmt "${rs_stats[d_z]}")" "${rs_conns[d_z]} TCP conn." "${rs_ok[d_z]}"
 row "rsync daemon, \`-a -z -c\` (delta on, checksums instead of size+mtime)" "${rs_up[d_zc]}" "${rs_down[d_zc]}" "--stats sent+received $(fmt "${rs_stats[d_zc]}")" "${rs_conns[d_zc]} TCP conn." "${rs_ok[d_zc]}"
@@ -417,17 +422,17 @@ echo "| \`-a --no-W -z\` (the shared README's setup) | $(fmt "${rs_stats[l_noWz]
 echo "| \`-a --no-W -z -c\` | $(fmt "${rs_stats[l_noWzc]}") | ${rs_ok[l_noWzc]} |"
 echo "| \`-a -z\` (whole files) | $(fmt "${rs_stats[l_z]}") | ${rs_ok[l_z]} |"
 echo
-echo "ota's fixed cost: \`latest.json\` (root delegation + signed release metadata listing all $(fmt "$files_new") files)"
-echo "is **$(fmt "$latest_bytes") B** ($(fmt "$latest_gz") B with gzip -6). The v2 publish wrote $delta_objs deltas,"
-echo "$(fmt "$delta_bytes") B in all. git: $git_objects objects in v1..v2."
+echo "ota's metadata for this update (default device config): the signed \`head.json\`, **$(fmt "$head_bytes") B**, and a"
+echo "manifest delta from the manifest the device kept, **$(fmt "$mdelta_bytes") B**. The whole manifest (binary, all $(fmt "$files_new") files) is"
+echo "$(fmt "$man_bytes") B ($(fmt "$man_gz") B gzip -6), fetched only by a device without a usable base; the old-format \`latest.json\`, still"
+echo "written for agents before heads (\`--legacy-latest\`), is $(fmt "$latest_bytes") B ($(fmt "$latest_gz") B gzip -6) and no longer read by this agent."
+echo "The v2 publish wrote $delta_objs file deltas, $(fmt "$delta_bytes") B in all. git: $git_objects objects in v1..v2."
 echo
-echo "| latest.json's release metadata | bytes |"
-echo "|---|---|"
-echo "| as served (bundle: root + release envelopes, payloads base64) | $(fmt "$latest_bytes") |"
-echo "| the same, gzip -6 | $(fmt "$latest_gz") |"
-echo "| release payload alone (JSON, before base64) | $(fmt "$pay_bytes") ($(awk -v a="$pay_bytes" -v n="$files_new" 'BEGIN{printf "%.0f", a/n}') B per file) |"
-echo "| release payload, gzip -6 | $(fmt "$pay_gz") |"
-echo "| release payload as \`ota delta\` v2 from version 1's payload (applied and compared) | $(fmt "$pay_delta") |"
+echo "No-op check right after the update (\`ota check\`, default config): $noop_reqs HTTP request(s), $(fmt "$((noop_up + noop_down))") wire bytes:"
+echo
+echo '```'
+cat "$tmp/noop.requests"
+echo '```'
 echo
 echo "Requests of the delta update (nginx access log: connection, status, \$bytes_sent, \$body_bytes_sent, request):"
 echo

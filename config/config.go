@@ -66,17 +66,19 @@ type Config struct {
 	StateDir       string   `json:"state_dir"`
 
 	// Transfer.
-	Chunk              int     `json:"chunk"`
-	HTTPRetries        int     `json:"http_retries"`
-	BackoffSec         float64 `json:"backoff_sec"`
-	MaxBackoffSec      float64 `json:"max_backoff_sec"`
-	ConnectTimeoutSec  float64 `json:"connect_timeout_sec"`
-	HTTPTimeoutSec     float64 `json:"http_timeout_sec"`
-	MaxTreeSizeKB      int64   `json:"max_tree_size_kb"`
-	MaxTreeFiles       int     `json:"max_tree_files"`
-	MinFreeStorage     int64   `json:"min_free_storage"`
-	Parallel           int     `json:"parallel_downloads"`
-	EnableDeltaUpdates bool    `json:"enable_delta_updates"`
+	Chunk             int     `json:"chunk"`
+	HTTPRetries       int     `json:"http_retries"`
+	BackoffSec        float64 `json:"backoff_sec"`
+	MaxBackoffSec     float64 `json:"max_backoff_sec"`
+	ConnectTimeoutSec float64 `json:"connect_timeout_sec"`
+	HTTPTimeoutSec    float64 `json:"http_timeout_sec"`
+	MaxTreeSizeKB     int64   `json:"max_tree_size_kb"`
+	MaxTreeFiles      int     `json:"max_tree_files"`
+	MinFreeStorage    int64   `json:"min_free_storage"`
+	Parallel          int     `json:"parallel_downloads"`
+	// EnableDeltaUpdates defaults to true for signed sources (http, dir,
+	// github with trusted_keys), false otherwise.
+	EnableDeltaUpdates bool `json:"enable_delta_updates"`
 
 	// Layout: "inplace" (default: files live in target_dir, as in the
 	// original) or "releases" (immutable release folders, current symlink).
@@ -225,6 +227,11 @@ func Parse(path string, raw []byte) (Config, error) {
 		}
 	}
 	_ = buf
+	// Signed metadata lists every delta it offers, so trying one costs
+	// nothing when there is none: on by default for signed sources.
+	if _, set := clean["enable_delta_updates"]; !set && (c.Source == "http" || c.Source == "dir" || len(c.TrustedKeys) > 0) {
+		c.EnableDeltaUpdates = true
+	}
 	if c.TargetDir == "" {
 		c.TargetDir = filepath.Dir(path)
 	} else if !filepath.IsAbs(c.TargetDir) {

@@ -93,3 +93,28 @@ func TestInvalidValuesNameTheKey(t *testing.T) {
 		t.Errorf("missing target dir: %v", err)
 	}
 }
+
+// Deltas are on by default where signed metadata lists them (issue 11), and
+// enable_delta_updates: false still turns them off.
+func TestDeltaDefaults(t *testing.T) {
+	key := `"trusted_keys":["ed25519:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]`
+	for _, c := range []struct {
+		body string
+		want bool
+	}{
+		{`{"source":"http","url":"http://127.0.0.1/",` + key + `}`, true},
+		{`{"source":"dir","path":"repo",` + key + `}`, true},
+		{`{"owner":"o","repo":"r",` + key + `}`, true},
+		{`{"owner":"o","repo":"r"}`, false},
+		{`{"source":"http","url":"http://127.0.0.1/",` + key + `,"enable_delta_updates":false}`, false},
+		{`{"owner":"o","repo":"r","enable_delta_updates":true}`, true},
+	} {
+		cfg, err := Parse(filepath.Join(t.TempDir(), "c.json"), []byte(c.body))
+		if err != nil {
+			t.Fatalf("%s: %v", c.body, err)
+		}
+		if cfg.EnableDeltaUpdates != c.want {
+			t.Errorf("%s: enable_delta_updates %v, want %v", c.body, cfg.EnableDeltaUpdates, c.want)
+		}
+	}
+}

@@ -78,6 +78,7 @@ func runGitHubRelease(ctx context.Context, log *slog.Logger, o Options) (*Result
 	inner := o
 	inner.Format = ""
 	inner.Out = state
+	inner.HeadOnly = false // ota-manifest.json is the bundle of latest.json
 	inner.skip = o.Out
 	res, err := Run(ctx, inner)
 	if err != nil {

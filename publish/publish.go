@@ -49,8 +49,16 @@ type Options struct {
 	// MaxDeltaInput skips deltas for files larger than this; default 64 MiB.
 	MaxDeltaInput int64
 	Rollout       *repo.Rollout
-	Now           func() time.Time
-	Logger        *slog.Logger
+	// ManifestDeltas is how many previous versions get a manifest delta to
+	// this one (manifest-deltas/); 0 means DefaultManifestDeltas, < 0 none.
+	ManifestDeltas int
+	// HeadOnly stops writing latest.json in the format before heads (the
+	// whole signed file list), which agents older than the head format
+	// read; an existing latest.json is removed so that such agents fail
+	// loudly instead of staying on an old version.
+	HeadOnly bool
+	Now      func() time.Time
+	Logger   *slog.Logger
 
 	skip string // another folder to leave out of a plain-folder --src
 }
@@ -171,12 +179,23 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, fmt.Errorf("publish: signed metadata does not verify with %s: %w", RootPubFile, err)
 		}
 	}
+	head, err := writeManifest(log, st, rel, prev, o, ks)
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
 	mp := repo.MetadataPath(rel.Version)
 	if err := writeNew(o.Out, mp, data); err != nil {
 		return nil, fmt.Errorf("publish: %s: %w", mp, err)
 	}
-	if err := replaceLatest(o.Out, data); err != nil {
+	if o.HeadOnly {
+		if err := os.Remove(filepath.Join(o.Out, repo.LatestPath)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("publish: %w", err)
+		}
+	} else if err := replaceBumped(o.Out, repo.LatestPath, data); err != nil {
 		return nil, fmt.Errorf("publish: %s: %w", repo.LatestPath, err)
+	}
+	if err := replaceBumped(o.Out, repo.HeadPath, head); err != nil {
+		return nil, fmt.Errorf("publish: %s: %w", repo.HeadPath, err)
 	}
 	log.Info("published", "version", rel.Version, "ref", rel.Ref, "commit", rel.Commit,
 		"files", len(rel.Files), "new_objects", st.created, "deltas", nd)
@@ -312,14 +331,14 @@ func oneDelta(st *store, eng *DeltaEngine, of, nf repo.File) (*repo.Delta, error
 		Format: eng.Format, Object: name, Size: int64(len(patch)), SHA256: hex.EncodeToString(sum[:])}, nil
 }
 
-// replaceLatest replaces latest.json last. Static servers such as nginx
-// derive ETags from mtime (seconds) and size, so two publications within one
-// second could share an ETag and clients would keep getting 304 for the old
-// version: the new file's mtime is pushed past the old one's.
-func replaceLatest(root string, data []byte) error {
+// replaceBumped replaces latest.json or head.json. Static servers such as
+// nginx derive ETags from mtime (seconds) and size, so two publications
+// within one second could share an ETag and clients would keep getting 304
+// for the old version: the new file's mtime is pushed past the old one's.
+func replaceBumped(root, rel string, data []byte) error {
 	var mtime time.Time
-	if fi, err := os.Stat(filepath.Join(root, repo.LatestPath)); err == nil {
+	if fi, err := os.Stat(filepath.Join(root, filepath.FromSlash(rel))); err == nil {
 		mtime = fi.ModTime().Truncate(time.Second).Add(time.Second)
 	}
-	return replaceWith(root, repo.LatestPath, data, mtime)
+	return replaceWith(root, rel, data, mtime)
 }

@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"os"
 	"os/exec"
@@ -180,5 +181,54 @@ func TestResignRotatesAndRevokes(t *testing.T) {
 	}
 	if rel := verifyLatest(t, out, keys); rel.Version != 2 {
 		t.Fatalf("version %d", rel.Version)
+	}
+}
+
+// The head format: head.json names the manifest, manifest deltas come from
+// the previous versions, latest.json stays for older agents unless HeadOnly.
+func TestHeadAndManifestDeltas(t *testing.T) {
+	d := t.TempDir()
+	src, keys, out := filepath.Join(d, "src"), filepath.Join(d, "keys"), filepath.Join(d, "repo")
+	if err := Keygen(KeygenOptions{Dir: keys}); err != nil {
+		t.Fatal(err)
+	}
+	v := verifier(t, keys)
+	var mans []string
+	many := map[string]string{}
+	for i := range 30 { // a manifest big enough that its deltas are smaller
+		many[fmt.Sprintf("b/c%02d.txt", i)] = strings.Repeat("c", i)
+	}
+	write(t, src, many)
+	for i, body := range []string{"one\n", "two\n", "three\n"} {
+		write(t, src, map[string]string{"a.txt": body})
+		o := Options{Src: src, Out: out, Keys: keys, ManifestDeltas: 2, HeadOnly: i == 2}
+		if _, err := Run(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(out, repo.HeadPath))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vh, err := v.VerifyHead(b, repo.Seen{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		man, err := os.ReadFile(filepath.Join(out, filepath.FromSlash(repo.ManifestPath(vh.Head.Manifest.SHA256))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, err := v.Manifest(vh, man)
+		if err != nil || rel.Version != int64(i+1) || len(rel.Files) != 31 || len(b) > 1500 {
+			t.Fatalf("version %d: %v, %d-byte head", i+1, err, len(b))
+		}
+		mans = append(mans, vh.Head.Manifest.SHA256)
+		if _, err := os.Stat(filepath.Join(out, repo.LatestPath)); (err == nil) != (i < 2) {
+			t.Fatalf("version %d: latest.json present: %v", i+1, err == nil)
+		}
+	}
+	for _, p := range [][2]int{{0, 1}, {0, 2}, {1, 2}} {
+		if _, err := os.Stat(filepath.Join(out, filepath.FromSlash(repo.ManifestDeltaPath(mans[p[0]], mans[p[1]])))); err != nil {
+			t.Errorf("manifest delta %d → %d: %v", p[0]+1, p[1]+1, err)
+		}
 	}
 }

@@ -14,15 +14,26 @@
 //     exact payload bytes (DSSE pre-authentication encoding, so a payload of
 //     one type can never be passed off as another). Payloads are verified
 //     before they are parsed and are never re-serialised.
+//   - A HeadBundle (head.json) carries the root envelope and a small signed
+//     Head: version, expiry, rollout and the SHA-256 and size of the
+//     manifest, the binary file list (EncodeManifest). A check is one
+//     request (one 304 when nothing changed); a new version costs the head
+//     and a delta of the manifest the device already holds (or the whole
+//     manifest), verified against the head before it is parsed. Packs carry
+//     the small files of an update in one request (PackItems).
 //   - A Bundle (latest.json, metadata/<version>.json) carries the root
-//     envelope and the release envelope together, so a check for a new
-//     version is one request (and one 304 when nothing changed).
+//     envelope and a release envelope with the whole file list: the format
+//     before heads, still written for older agents and read by new ones.
 //
 // Key id = lowercase hex SHA-256 of the raw 32-byte Ed25519 public key.
 //
 // Repository layout (all paths relative to the repository root):
 //
-//	latest.json                               Bundle of the newest version (replaced last, atomically)
+//	head.json                                 HeadBundle of the newest version (replaced last, atomically)
+//	manifests/<sha256>                        manifest of a version (immutable)
+//	manifest-deltas/<from>-<to>.v2            delta between two manifests (immutable)
+//	packs/<sha256>                            deltas and objects of one update, concatenated (immutable)
+//	latest.json                               Bundle of the newest version (while older agents remain)
 //	metadata/<version>.json                   Bundle of every published version (immutable)
 //	objects/<sha256[:2]>/<sha256>             file contents, content-addressed (immutable)
 //	deltas/<from-sha256>-<to-sha256>.<format> patches between blobs (immutable)

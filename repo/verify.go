@@ -79,39 +79,135 @@ func (v *Verifier) Verify(data []byte, seen Seen) (*Verified, error) {
 	if int64(len(data)) > lim.MaxMetadataSize {
 		return nil, fmt.Errorf("%w: metadata is %d bytes, limit %d", ErrTooLarge, len(data), lim.MaxMetadataSize)
 	}
+	b, err := ParseBundle(data)
+	if err != nil {
+		return nil, err
+	}
+	root, signKeys, t, err := v.verifyRoot(b.Root, seen)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := verifyEnvelope(b.Release, TypeRelease, signKeys, root.Threshold)
+	if err != nil {
+		return nil, fmt.Errorf("release metadata: %w", err)
+	}
+	var rel Release
+	if err := strictUnmarshal(payload, &rel); err != nil {
+		return nil, fmt.Errorf("release metadata: %w", err)
+	}
+	if rel.Kind != KindRelease || rel.Version < 1 {
+		return nil, fmt.Errorf("release metadata: %w: _type %q version %d", ErrMalformed, rel.Kind, rel.Version)
+	}
+	if err := v.checkFresh("release", rel.Version, rel.Expires, t, seen); err != nil {
+		return nil, err
+	}
+	if err := CheckRelease(&rel, lim); err != nil {
+		return nil, fmt.Errorf("release metadata version %d: %w", rel.Version, err)
+	}
+	return &Verified{Root: root, Release: &rel}, nil
+}
+
+// VerifiedHead is the outcome of a successful VerifyHead.
+type VerifiedHead struct {
+	Root *Root
+	Head *Head
+}
+
+// Seen returns the versions to persist after accepting v.
+func (v *VerifiedHead) Seen(prev Seen) Seen {
+	return Seen{Root: max(prev.Root, v.Root.Version), Release: max(prev.Release, v.Head.Version)}
+}
+
+// VerifyHead checks a head bundle with the same rules as Verify (the head's
+// version shares the release numbering, so seen.Release guards both
+// formats). The manifest it names is checked by Manifest.
+func (v *Verifier) VerifyHead(data []byte, seen Seen) (*VerifiedHead, error) {
+	lim := v.Limits.withDefaults()
+	if int64(len(data)) > lim.MaxMetadataSize {
+		return nil, fmt.Errorf("%w: metadata is %d bytes, limit %d", ErrTooLarge, len(data), lim.MaxMetadataSize)
+	}
+	b, err := ParseHeadBundle(data)
+	if err != nil {
+		return nil, err
+	}
+	root, signKeys, t, err := v.verifyRoot(b.Root, seen)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := verifyEnvelope(b.Head, TypeHead, signKeys, root.Threshold)
+	if err != nil {
+		return nil, fmt.Errorf("head metadata: %w", err)
+	}
+	var h Head
+	if err := strictUnmarshal(payload, &h); err != nil {
+		return nil, fmt.Errorf("head metadata: %w", err)
+	}
+	if h.Kind != KindHead || h.Version < 1 {
+		return nil, fmt.Errorf("head metadata: %w: _type %q version %d", ErrMalformed, h.Kind, h.Version)
+	}
+	if err := v.checkFresh("head", h.Version, h.Expires, t, seen); err != nil {
+		return nil, err
+	}
+	m := h.Manifest
+	if m.Format != ManifestFormat || !isHex(m.SHA256, 64) || m.Size < 0 {
+		return nil, fmt.Errorf("head metadata version %d: %w: manifest %+v", h.Version, ErrMalformed, m)
+	}
+	if m.Size > lim.MaxMetadataSize || m.Files > lim.MaxFiles {
+		return nil, fmt.Errorf("head metadata version %d: %w: manifest of %d bytes and %d files (limits %d, %d)",
+			h.Version, ErrTooLarge, m.Size, m.Files, lim.MaxMetadataSize, lim.MaxFiles)
+	}
+	return &VerifiedHead{Root: root, Head: &h}, nil
+}
+
+// Manifest checks manifest bytes against the verified head (size and
+// SHA-256 first, then the content as CheckRelease does) and returns the
+// release they make together.
+func (v *Verifier) Manifest(vh *VerifiedHead, data []byte) (*Release, error) {
+	h := vh.Head
+	if int64(len(data)) != h.Manifest.Size || sha256Hex(data) != h.Manifest.SHA256 {
+		return nil, fmt.Errorf("manifest of version %d: %w: size or sha256 differs from the signed head", h.Version, ErrHashMismatch)
+	}
+	files, deltas, err := DecodeManifest(data, v.Limits)
+	if err != nil {
+		return nil, fmt.Errorf("manifest of version %d: %w", h.Version, err)
+	}
+	if len(files) != h.Manifest.Files {
+		return nil, fmt.Errorf("manifest of version %d: %w: %d files, the head says %d", h.Version, ErrMalformed, len(files), h.Manifest.Files)
+	}
+	return &Release{Kind: KindRelease, Version: h.Version, Ref: h.Ref, Commit: h.Commit, Created: h.Created,
+		Expires: h.Expires, Files: files, Deltas: deltas, Rollout: h.Rollout}, nil
+}
+
+// verifyRoot checks the delegation and returns it, the signing keys it
+// delegates (with the reason each may not count) and the time checked at.
+func (v *Verifier) verifyRoot(env *Envelope, seen Seen) (*Root, map[string]keyInfo, time.Time, error) {
 	if len(v.TrustedKeys) == 0 {
-		return nil, fmt.Errorf("%w: no trusted root keys configured", ErrUnknownKey)
+		return nil, nil, time.Time{}, fmt.Errorf("%w: no trusted root keys configured", ErrUnknownKey)
 	}
 	now := time.Now
 	if v.Now != nil {
 		now = v.Now
 	}
 	t := now()
-	b, err := ParseBundle(data)
-	if err != nil {
-		return nil, err
-	}
-
 	rootKeys := map[string]keyInfo{}
 	for _, k := range v.TrustedKeys {
 		rootKeys[k.ID()] = keyInfo{key: k}
 	}
 	rt := max(v.RootThreshold, 1)
-	payload, err := verifyEnvelope(b.Root, TypeRoot, rootKeys, rt)
+	payload, err := verifyEnvelope(env, TypeRoot, rootKeys, rt)
 	if err != nil {
-		return nil, fmt.Errorf("root metadata: %w", err)
+		return nil, nil, t, fmt.Errorf("root metadata: %w", err)
 	}
 	var root Root
 	if err := strictUnmarshal(payload, &root); err != nil {
-		return nil, fmt.Errorf("root metadata: %w", err)
+		return nil, nil, t, fmt.Errorf("root metadata: %w", err)
 	}
 	if err := checkRoot(&root, t, v.ClockSlack); err != nil {
-		return nil, fmt.Errorf("root metadata: %w", err)
+		return nil, nil, t, fmt.Errorf("root metadata: %w", err)
 	}
 	if root.Version < seen.Root {
-		return nil, fmt.Errorf("root metadata: %w: version %d, already seen %d", ErrRollback, root.Version, seen.Root)
+		return nil, nil, t, fmt.Errorf("root metadata: %w: version %d, already seen %d", ErrRollback, root.Version, seen.Root)
 	}
-
 	revoked := map[string]bool{}
 	for _, id := range root.Revoked {
 		revoked[id] = true
@@ -127,28 +223,27 @@ func (v *Verifier) Verify(data []byte, seen Seen) (*Verified, error) {
 		}
 		signKeys[sk.KeyID] = ki
 	}
-	payload, err = verifyEnvelope(b.Release, TypeRelease, signKeys, root.Threshold)
-	if err != nil {
-		return nil, fmt.Errorf("release metadata: %w", err)
+	return &root, signKeys, t, nil
+}
+
+// checkFresh refuses expired metadata and versions below the highest seen.
+func (v *Verifier) checkFresh(what string, version int64, expires, t time.Time, seen Seen) error {
+	if t.After(expires.Add(v.ClockSlack)) {
+		return fmt.Errorf("%s metadata version %d: %w on %s (now %s); the publisher must re-publish or re-sign",
+			what, version, ErrExpired, expires.UTC().Format(time.RFC3339), t.UTC().Format(time.RFC3339))
 	}
-	var rel Release
-	if err := strictUnmarshal(payload, &rel); err != nil {
-		return nil, fmt.Errorf("release metadata: %w", err)
+	if version < seen.Release {
+		return fmt.Errorf("%s metadata: %w: version %d, already seen %d", what, ErrRollback, version, seen.Release)
 	}
-	if rel.Kind != KindRelease || rel.Version < 1 {
-		return nil, fmt.Errorf("release metadata: %w: _type %q version %d", ErrMalformed, rel.Kind, rel.Version)
-	}
-	if t.After(rel.Expires.Add(v.ClockSlack)) {
-		return nil, fmt.Errorf("release metadata version %d: %w on %s (now %s); the publisher must re-publish or re-sign",
-			rel.Version, ErrExpired, rel.Expires.UTC().Format(time.RFC3339), t.UTC().Format(time.RFC3339))
-	}
-	if rel.Version < seen.Release {
-		return nil, fmt.Errorf("release metadata: %w: version %d, already seen %d", ErrRollback, rel.Version, seen.Release)
-	}
-	if err := CheckRelease(&rel, lim); err != nil {
-		return nil, fmt.Errorf("release metadata version %d: %w", rel.Version, err)
-	}
-	return &Verified{Root: &root, Release: &rel}, nil
+	return nil
+}
+
+// SHA256Hex is the lowercase hex SHA-256 of b.
+func SHA256Hex(b []byte) string { return sha256Hex(b) }
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 func checkRoot(r *Root, now time.Time, slack time.Duration) error {

@@ -19,6 +19,7 @@ type PublishOptions struct {
 	Expires        string
 	RolloutPercent float64
 	RolloutRamp    string
+	LegacyLatest   bool
 }
 
 func newPublishCmd(g *Global) *cobra.Command {
@@ -32,8 +33,12 @@ with source "http" (any static web server) or "dir" (a folder, a USB stick).
 PATH is a git repository (then --ref names the tag, branch or commit) or a
 plain folder (then --ref is only a label). The repository gets
 content-addressed objects, deltas from the previous --deltas versions, and
-metadata signed with the keys in --keys (see "ota keygen"); latest.json is
-replaced last, so devices never see a half-published version.
+metadata signed with the keys in --keys (see "ota keygen"): a small signed
+head.json naming the file list (manifests/<sha256>) by digest, with
+manifest-deltas/ from the previous --manifest-deltas versions, so a device
+fetches only what changed. head.json is replaced last, so devices never see
+a half-published version. latest.json (the whole signed file list, read by
+agents older than head.json) is written too until --legacy-latest=false.
 
 --format seed writes the original MicroPython updater's manifest.json
 instead, signed with --key or $MANIFEST_KEY (HMAC-SHA256). OUT remembers the
@@ -52,7 +57,8 @@ objects for deltas) is kept in OUT/.ota-publish/; without it, numbering
 continues after OUT/ota-manifest.json when present. Devices with
 trusted_keys and source "github" verify the manifest.
 
-Layout: latest.json, metadata/<version>.json, objects/<sha256[:2]>/<sha256>,
+Layout: head.json, manifests/<sha256>, manifest-deltas/<from>-<to>.v2,
+latest.json, metadata/<version>.json, objects/<sha256[:2]>/<sha256>,
 deltas/<from-sha256>-<to-sha256>.<format>.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -69,6 +75,8 @@ deltas/<from-sha256>-<to-sha256>.<format>.`,
 	f.StringVar(&o.Format, "format", "", "\"seed\": the original manifest.json; \"github-release\": signed repository as flat release assets")
 	f.StringVar(&o.SeedKey, "key", os.Getenv("MANIFEST_KEY"), "HMAC key for --format seed (default $MANIFEST_KEY)")
 	f.IntVar(&o.Deltas, "deltas", 3, "make deltas from this many previous versions (0: none; with --format seed, 0 writes no .deltas/)")
+	f.IntVar(&o.ManifestDeltas, "manifest-deltas", publish.DefaultManifestDeltas, "make manifest deltas from this many previous versions (0: none)")
+	f.BoolVar(&o.LegacyLatest, "legacy-latest", true, "also write latest.json with the whole file list, for agents older than head.json (false: remove it)")
 	f.StringVar(&o.DeltaFrom, "delta-from", "", "with --format seed: write .deltas/ (v1, original naming) from this git ref instead of the version last published into --out")
 	f.Float64Var(&o.RolloutPercent, "rollout-percent", -1, "staged rollout: percent of devices at the start (0-100)")
 	f.StringVar(&o.RolloutRamp, "rollout-ramp", "", "staged rollout: time to ramp up to 100% (e.g. 48h, 7d)")
@@ -84,6 +92,10 @@ func runPublish(cmd *cobra.Command, g *Global, o *PublishOptions) error {
 		return usageError{fmt.Errorf("--expires: %w", err)}
 	}
 	o.Options.Expires = exp
+	o.HeadOnly = !o.LegacyLatest
+	if o.ManifestDeltas == 0 {
+		o.ManifestDeltas = -1 // none (0 in publish.Options means the default)
+	}
 	if o.RolloutPercent >= 0 || o.RolloutRamp != "" {
 		ramp, err := parseDays(o.RolloutRamp)
 		if err != nil && o.RolloutRamp != "" {

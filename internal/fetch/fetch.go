@@ -93,6 +93,9 @@ func Run(ctx context.Context, o Options, changes []plan.Change) (Stats, error) {
 	if o.Attempts < 1 {
 		o.Attempts = 1
 	}
+	if p, ok := o.Source.(source.Prefetcher); ok && len(changes) > 1 {
+		p.Prefetch(ctx, o.Target, wants(o, changes))
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -146,6 +149,23 @@ feed:
 		}
 	}
 	return st, first
+}
+
+// wants lists what one() will ask the source for: a delta where one() tries
+// one (the same conditions), else the object; mode-only changes need nothing.
+func wants(o Options, changes []plan.Change) []source.Want {
+	var ws []source.Want
+	for _, c := range changes {
+		if c.SameContent {
+			continue
+		}
+		w := source.Want{Entry: *c.Entry}
+		if o.Patch != nil && c.Entry.Mode != source.ModeSymlink && c.Old != nil && c.Old.Mode != source.ModeSymlink && c.Old.SHA1 != "" {
+			w.FromSHA1 = c.Old.SHA1
+		}
+		ws = append(ws, w)
+	}
+	return ws
 }
 
 func one(ctx context.Context, o Options, c plan.Change) (Stats, error) {

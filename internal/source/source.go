@@ -91,3 +91,18 @@ var (
 	ErrTruncated  = errors.New("tree truncated")
 	ErrUnverified = errors.New("verification failed")
 )
+
+// Want is one file a fetch needs: its target entry and, when a delta from
+// the installed content may be used, that content's git blob SHA-1.
+type Want struct {
+	Entry    Entry
+	FromSHA1 string
+}
+
+// Prefetcher is implemented by sources that can bring many files' bytes in
+// one request before Open and Delta are called for them (a pack of the small
+// files of an update). It is an optimisation only: when it cannot, Open and
+// Delta fetch one file at a time as without it.
+type Prefetcher interface {
+	Prefetch(ctx context.Context, t Target, wants []Want)
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -21,8 +22,9 @@ import (
 
 // Source reads a repository folder.
 type Source struct {
-	Root  string // repository root folder
-	Trust signedrepo.Trust
+	Root   string // repository root folder
+	Trust  signedrepo.Trust
+	Logger *slog.Logger // nil discards
 }
 
 // New returns a source for the repository at root.
@@ -32,32 +34,59 @@ var _ source.Source = (*Source)(nil)
 
 func (s *Source) path(rel string) string { return filepath.Join(s.Root, filepath.FromSlash(rel)) }
 
-// Resolve reads and verifies latest.json.
+// Resolve reads and verifies head.json and the manifest it names (from a
+// manifest delta when the device holds an older manifest), or latest.json
+// in a repository published before the head format.
 func (s *Source) Resolve(ctx context.Context) (source.Target, error) {
-	f, err := os.Open(s.path(repo.LatestPath))
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return source.Target{}, fmt.Errorf("%s: %w: is the update medium mounted and published to?", s.path(repo.LatestPath), source.ErrNotFound)
-		}
-		return source.Target{}, err
-	}
-	defer f.Close()
 	limit := s.Trust.Verifier.Limits.MaxMetadataSize
 	if limit <= 0 {
 		limit = repo.DefaultMaxMetadataSize
 	}
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	data, err := s.get(ctx, repo.HeadPath, limit)
+	if errors.Is(err, source.ErrNotFound) {
+		data, err = s.get(ctx, repo.LatestPath, limit)
+		if errors.Is(err, source.ErrNotFound) {
+			return source.Target{}, fmt.Errorf("%s: %w: is the update medium mounted and published to?", s.path(repo.HeadPath), source.ErrNotFound)
+		}
+	}
 	if err != nil {
 		return source.Target{}, err
 	}
-	if int64(len(data)) > limit {
-		return source.Target{}, fmt.Errorf("%s: %w (%d bytes)", repo.LatestPath, source.ErrTooLarge, limit)
+	if repo.IsHeadBundle(data) {
+		t, err := s.Trust.AcceptHead(ctx, data, s.get, s.Logger)
+		if err != nil {
+			return source.Target{}, fmt.Errorf("dir repository %s: %w", s.Root, err)
+		}
+		return t, nil
 	}
 	t, err := s.Trust.Accept(data)
 	if err != nil {
 		return source.Target{}, fmt.Errorf("dir repository %s: %w", s.Root, err)
 	}
+	if rel, err := signedrepo.Release(t); err == nil {
+		_ = s.Trust.KeepManifest(rel) // only the next update's size depends on it
+	}
 	return t, nil
+}
+
+// get reads a metadata file whole, refusing more than limit bytes.
+func (s *Source) get(ctx context.Context, rel string, limit int64) ([]byte, error) {
+	f, err := os.Open(s.path(rel))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w", s.path(rel), source.ErrNotFound)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: %w (%d bytes)", rel, source.ErrTooLarge, limit)
+	}
+	return data, nil
 }
 
 // Tree returns the signed file list.

@@ -129,11 +129,14 @@ func TestAttacks(t *testing.T) {
 	f := repotest.New(t)
 	f.Commit("v1", map[string]string{"a.txt": "hello\n", "lib/b.bin": string(bigV1)})
 	f.Publish("v1")
+	headV1, _ := os.ReadFile(filepath.Join(f.Repo, repo.HeadPath))
 	f.Commit("v2", map[string]string{"a.txt": "hello again\n"})
 	f.Publish("v2")
 	ctx := context.Background()
 	latest := filepath.Join(f.Repo, repo.LatestPath)
+	head := filepath.Join(f.Repo, repo.HeadPath)
 	good, _ := os.ReadFile(latest)
+	goodHead, _ := os.ReadFile(head)
 	rootKey, signKey := f.Key(publish.RootKeyFile), f.Key(publish.SigningKeyFile)
 	_, _, rel := f.Latest()
 	var aObj string
@@ -162,11 +165,15 @@ func TestAttacks(t *testing.T) {
 			bun, _ := repo.ParseBundle(good)
 			bun.Release.Signed = bytes.Replace(bun.Release.Signed, []byte(`"version": 2`), []byte(`"version": 3`), 1)
 			f.WriteLatest(bun)
+			hb, _ := repo.ParseHeadBundle(goodHead)
+			hb.Head.Signed = bytes.Replace(hb.Head.Signed, []byte(`"version":2`), []byte(`"version":3`), 1)
+			f.WriteHead(hb)
 		}, false, repo.ErrBadSignature},
 		{"replayed older metadata", func(_ *repo.Verifier, seen *repo.MemSeen) {
 			seen.Save(repo.Seen{Root: 1, Release: 2})
 			old, _ := os.ReadFile(filepath.Join(f.Repo, repo.MetadataPath(1)))
 			os.WriteFile(latest, old, 0o644)
+			os.WriteFile(head, headV1, 0o644)
 		}, false, repo.ErrRollback},
 		{"expired metadata", func(*repo.Verifier, *repo.MemSeen) {
 			f.Forge(func(_ *repo.Root, r *repo.Release) { r.Expires = past }, nil, []repo.PrivateKey{signKey})
@@ -199,6 +206,17 @@ func TestAttacks(t *testing.T) {
 			bun, _ := repo.ParseBundle(good)
 			bun.Release = bun.Root
 			f.WriteLatest(bun)
+			hb, _ := repo.ParseHeadBundle(goodHead)
+			hb.Head = hb.Root
+			f.WriteHead(hb)
+		}, false, repo.ErrMalformed},
+		{"release payload passed off as head", func(*repo.Verifier, *repo.MemSeen) {
+			bun, _ := repo.ParseBundle(good)
+			hb, _ := repo.ParseHeadBundle(goodHead)
+			hb.Head = bun.Release
+			f.WriteHead(hb)
+			bun.Release = bun.Root
+			f.WriteLatest(bun)
 		}, false, repo.ErrMalformed},
 		{"oversized file in metadata", func(v *repo.Verifier, _ *repo.MemSeen) {
 			v.Limits.MaxFileSize = 1000
@@ -221,30 +239,44 @@ func TestAttacks(t *testing.T) {
 			f.Forge(func(_ *repo.Root, r *repo.Release) { r.Files[0].Path = "lib/b.bin/x" }, nil, []repo.PrivateKey{signKey})
 		}, false, repo.ErrUnsafePath},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			defer os.WriteFile(latest, good, 0o644)
-			defer os.WriteFile(aObj, goodObj, 0o644)
-			v := f.Verifier()
-			seen := &repo.MemSeen{}
-			c.prepare(&v, seen)
-			s := New(f.Repo, signedrepo.Trust{Verifier: v, Seen: seen})
-			tg, err := s.Resolve(ctx)
-			if c.open {
-				if err != nil {
-					t.Fatal(err)
+	// Every attack on both formats: head.json with its manifest (what the
+	// publisher writes now) and latest.json alone (older repositories).
+	for _, format := range []string{"head", "latest"} {
+		for _, c := range cases {
+			t.Run(format+"/"+c.name, func(t *testing.T) {
+				defer os.WriteFile(latest, good, 0o644)
+				defer os.WriteFile(head, goodHead, 0o644)
+				defer os.WriteFile(aObj, goodObj, 0o644)
+				v := f.Verifier()
+				seen := &repo.MemSeen{}
+				c.prepare(&v, seen)
+				if format == "latest" {
+					os.Remove(head)
 				}
-				var rc io.ReadCloser
-				rc, err = s.Open(ctx, tg, entry(t, tg, "a.txt"), 0)
-				if err == nil {
-					_, err = io.ReadAll(rc)
-					rc.Close()
-				}
-			}
-			if !errors.Is(err, c.want) || !errors.Is(err, source.ErrUnverified) {
-				t.Fatalf("got %v, want %v (and ErrUnverified)", err, c.want)
-			}
-			t.Logf("refused: %v", err)
-		})
+				attack(t, ctx, f.Repo, v, seen, c.open, c.want)
+			})
+		}
 	}
+}
+
+// attack resolves (and with open, reads a.txt) and wants a refusal.
+func attack(t *testing.T, ctx context.Context, dir string, v repo.Verifier, seen *repo.MemSeen, open bool, want error) {
+	t.Helper()
+	s := New(dir, signedrepo.Trust{Verifier: v, Seen: seen})
+	tg, err := s.Resolve(ctx)
+	if open {
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rc io.ReadCloser
+		rc, err = s.Open(ctx, tg, entry(t, tg, "a.txt"), 0)
+		if err == nil {
+			_, err = io.ReadAll(rc)
+			rc.Close()
+		}
+	}
+	if !errors.Is(err, want) || !errors.Is(err, source.ErrUnverified) {
+		t.Fatalf("got %v, want %v (and ErrUnverified)", err, want)
+	}
+	t.Logf("refused: %v", err)
 }

@@ -151,6 +151,7 @@ func TestNginx(t *testing.T) {
 	big := bytes.Repeat([]byte("sensor firmware block 0123456789\n"), 2000)
 	f.Commit("v1", map[string]string{"main.py": "print(1)\n", "fw/big.bin": string(big)})
 	f.Publish("v1")
+	headV1, _ := os.ReadFile(filepath.Join(f.Repo, repo.HeadPath))
 	ng := startNginx(t, f.Repo)
 	ctx := context.Background()
 	seen := &repo.MemSeen{}
@@ -191,14 +192,16 @@ func TestNginx(t *testing.T) {
 			t.Fatalf("%s: %d bytes, %v", e.Path, len(b), err)
 		}
 	}
-	mark(3)
+	if l := mark(4); len(l) != 4 || l[0].URI != "/head.json" || !strings.HasPrefix(l[1].URI, "/manifests/") {
+		t.Fatalf("first check: head.json, then the whole manifest (nothing held): %+v", l)
+	}
 
 	// A check with nothing new is one request answered 304.
 	tg1, err := s.Resolve(ctx)
 	if err != nil || tg1.Number != 1 {
 		t.Fatalf("no-op resolve: %v", err)
 	}
-	if l := mark(1); len(l) != 1 || l[0].URI != "/latest.json" || l[0].Status != 304 || l[0].Bytes != 0 {
+	if l := mark(1); len(l) != 1 || l[0].URI != "/head.json" || l[0].Status != 304 || l[0].Bytes != 0 {
 		t.Fatalf("no-op check should be one 304, access log: %+v", l)
 	}
 
@@ -232,8 +235,9 @@ func TestNginx(t *testing.T) {
 	if err != nil || tg2.Number != 2 {
 		t.Fatalf("v2 resolve: %v %d", err, tg2.Number)
 	}
-	if l := mark(1); len(l) != 1 || l[0].Status != 200 {
-		t.Fatalf("changed metadata should be one 200: %+v", l)
+	if l := mark(2); len(l) != 2 || l[0].URI != "/head.json" || l[0].Status != 200 || l[0].Bytes > 2000 ||
+		!strings.HasPrefix(l[1].URI, "/manifest-deltas/") || l[1].Status != 200 || l[1].Bytes > 300 {
+		t.Fatalf("changed metadata should be a small head and a manifest delta: %+v", l)
 	}
 	var big2E source.Entry
 	for _, e := range tg2.Tree {
@@ -269,10 +273,19 @@ func TestNginx(t *testing.T) {
 	}
 
 	// Replayed old metadata behind the same URL is refused, even via the cache path.
+	os.WriteFile(filepath.Join(f.Repo, repo.HeadPath), headV1, 0o644)
+	// (nginx's ETag is mtime and size: both heads may share them)
+	os.Chtimes(filepath.Join(f.Repo, repo.HeadPath), time.Unix(1e9, 0), time.Unix(1e9, 0))
+	if _, err := s.Resolve(ctx); !errors.Is(err, repo.ErrRollback) {
+		t.Fatalf("replay of head.json over http: %v", err)
+	}
+	// A repository without head.json (published before heads) is read from
+	// latest.json, with the same protection.
+	os.Remove(filepath.Join(f.Repo, repo.HeadPath))
 	old, _ := os.ReadFile(filepath.Join(f.Repo, repo.MetadataPath(1)))
 	os.WriteFile(filepath.Join(f.Repo, repo.LatestPath), old, 0o644)
 	if _, err := s.Resolve(ctx); !errors.Is(err, repo.ErrRollback) {
-		t.Fatalf("replay over http: %v", err)
+		t.Fatalf("replay of latest.json over http: %v", err)
 	}
 	// A tampered object is detected while streaming.
 	obj := filepath.Join(f.Repo, filepath.FromSlash(repo.ObjectPath(big2E.SHA256)))

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"slices"
 
 	"github.com/otafleet/ota/internal/source"
 	"github.com/otafleet/ota/repo"
@@ -35,6 +34,9 @@ type Trust struct {
 	// DeltaFormats are the delta formats the client can apply; deltas in
 	// other formats are treated as absent. nil means DefaultDeltaFormats.
 	DeltaFormats []string
+	// Manifests keeps the last verified manifest, the base of the next
+	// manifest delta; nil keeps it in memory only.
+	Manifests ManifestStore
 }
 
 // DefaultDeltaFormats are the formats of the delta package (v1 is the
@@ -80,7 +82,10 @@ func (tr *Trust) AcceptChecked(data []byte, check func(*repo.Release) error) (so
 			return source.Target{}, fmt.Errorf("record highest version seen: %w", err)
 		}
 	}
-	rel := v.Release
+	return target(v.Release), nil
+}
+
+func target(rel *repo.Release) source.Target {
 	t := source.Target{
 		Version: source.Version{Ref: rel.Ref, Commit: rel.Commit, Number: rel.Version},
 		Tree:    Entries(rel),
@@ -89,7 +94,7 @@ func (tr *Trust) AcceptChecked(data []byte, check func(*repo.Release) error) (so
 	if rel.Rollout != nil {
 		t.Extra[ExtraRollout] = rel.Rollout
 	}
-	return t, nil
+	return t
 }
 
 // Unverified marks err as a verification failure.
@@ -155,14 +160,36 @@ func (tr *Trust) FindDelta(t source.Target, e source.Entry, fromSHA1 string) (*r
 	if err != nil {
 		return nil, err
 	}
-	for i := range rel.Deltas {
-		d := &rel.Deltas[i]
-		if d.FromSHA1 == fromSHA1 && d.ToSHA1 == e.BlobSHA1 && (e.SHA256 == "" || d.ToSHA256 == e.SHA256) &&
-			slices.Contains(tr.formats(), d.Format) {
-			return d, nil
-		}
+	if d := repo.FindDelta(rel, fromSHA1, fileOf(e), tr.formats()); d != nil {
+		return d, nil
 	}
 	return nil, fmt.Errorf("delta %s → %s for %s: %w", short(fromSHA1), short(e.BlobSHA1), e.Path, source.ErrNotFound)
+}
+
+func fileOf(e source.Entry) repo.File {
+	return repo.File{Path: e.Path, Size: e.Size, SHA256: e.SHA256, SHA1: e.BlobSHA1, Mode: e.Mode}
+}
+
+// PackItems lists what a fetch of wants reads (repo.PackItems): every
+// entry must be a file of t's signed metadata.
+func (tr *Trust) PackItems(t source.Target, wants []source.Want) ([]repo.PackItem, error) {
+	rel, err := Release(t)
+	if err != nil {
+		return nil, err
+	}
+	files := make(map[string]*repo.File, len(rel.Files))
+	for i := range rel.Files {
+		files[rel.Files[i].Path] = &rel.Files[i]
+	}
+	pw := make([]repo.PackWant, 0, len(wants))
+	for _, w := range wants {
+		f := files[w.Entry.Path]
+		if f == nil || f.SHA256 != w.Entry.SHA256 || f.Size != w.Entry.Size {
+			return nil, Unverified(fmt.Errorf("%w: %s is not a file of release %d", repo.ErrHashMismatch, w.Entry.Path, rel.Version))
+		}
+		pw = append(pw, repo.PackWant{File: *f, FromSHA1: w.FromSHA1})
+	}
+	return repo.PackItems(rel, pw, tr.formats()), nil
 }
 
 func short(s string) string {

@@ -150,9 +150,10 @@ func (f *Fixture) Latest() (*repo.Bundle, *repo.Root, *repo.Release) {
 	return bun, &root, &rel
 }
 
-// Forge rewrites latest.json: mutate may change the root and the release;
-// the root is re-signed with rootKeys and the release with signKeys (nil
-// slices keep the original envelope for that part).
+// Forge rewrites latest.json and head.json: mutate may change the root and
+// the release; the root is re-signed with rootKeys and the release (and the
+// head, over a manifest of the mutated release) with signKeys (nil slices
+// keep the original envelope for that part).
 func (f *Fixture) Forge(mutate func(*repo.Root, *repo.Release), rootKeys, signKeys []repo.PrivateKey) {
 	f.T.Helper()
 	bun, root, rel := f.Latest()
@@ -169,6 +170,65 @@ func (f *Fixture) Forge(mutate func(*repo.Root, *repo.Release), rootKeys, signKe
 		}
 	}
 	f.WriteLatest(bun)
+	hb := f.Head()
+	if hb == nil {
+		return
+	}
+	hb.Root = bun.Root
+	if signKeys != nil {
+		hb.Head = f.SignHead(rel, signKeys)
+	}
+	f.WriteHead(hb)
+}
+
+// Head returns the head bundle of head.json (nil when there is none).
+func (f *Fixture) Head() *repo.HeadBundle {
+	f.T.Helper()
+	b, err := os.ReadFile(filepath.Join(f.Repo, repo.HeadPath))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	hb, err := repo.ParseHeadBundle(b)
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	return hb
+}
+
+// SignHead writes the manifest of rel into the repository and returns a
+// head naming it, signed by keys.
+func (f *Fixture) SignHead(rel *repo.Release, keys []repo.PrivateKey) *repo.Envelope {
+	f.T.Helper()
+	man, err := repo.EncodeManifest(rel)
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	h := repo.HeadOf(rel, man)
+	p := filepath.Join(f.Repo, filepath.FromSlash(repo.ManifestPath(h.Manifest.SHA256)))
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, man, 0o644); err != nil {
+		f.T.Fatal(err)
+	}
+	payload, err := json.Marshal(h)
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	return repo.Sign(repo.TypeHead, payload, keys...)
+}
+
+// WriteHead replaces head.json.
+func (f *Fixture) WriteHead(hb *repo.HeadBundle) {
+	f.T.Helper()
+	data, err := hb.Marshal()
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(f.Repo, repo.HeadPath), data, 0o644); err != nil {
+		f.T.Fatal(err)
+	}
 }
 
 // WriteLatest replaces latest.json.
@@ -245,4 +305,10 @@ func FromFixture(t testing.TB, fx sourcetest.Fixture) *Fixture {
 		}
 	}, nil, []repo.PrivateKey{f.Key(publish.SigningKeyFile)})
 	return f
+}
+
+// SHA256 is the lowercase hex SHA-256 of b.
+func SHA256(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }
