@@ -246,7 +246,8 @@ func (s *Source) apiRequest(ctx context.Context, path, accept string) (*http.Req
 	return req, nil
 }
 
-// getCached is a conditional API GET of a small document.
+// getCached is a conditional API GET of a small document; the caller calls
+// Store on the result once it has checked the answer.
 func (s *Source) getCached(ctx context.Context, path, accept, key string) (httpx.Cached, error) {
 	req, err := s.apiRequest(ctx, path, accept)
 	if err != nil {
@@ -317,6 +318,7 @@ func (s *Source) branchTip(ctx context.Context, branch string) (string, error) {
 	if !isSHA(sha) {
 		return "", fmt.Errorf("branch %q: %w: expected a commit SHA, got %.60q", branch, source.ErrBadData, c.Body)
 	}
+	c.Store()
 	s.log.Debug("resolved branch", "branch", branch, "commit", sha, "not_modified", c.NotModified)
 	return sha, nil
 }
@@ -350,6 +352,7 @@ func (s *Source) resolveTag(ctx context.Context, tag string) (string, error) {
 		switch obj.Type {
 		case "commit":
 			s.log.Debug("resolved tag", "tag", tag, "commit", obj.SHA, "not_modified", c.NotModified)
+			c.Store()
 			return obj.SHA, nil
 		case "tag":
 			if obj, err = s.tagObject(ctx, obj.SHA); err != nil {
@@ -440,6 +443,7 @@ func (s *Source) latestRelease(ctx context.Context) (source.Target, error) {
 		if tag, sha, ok := strings.Cut(string(body), "\n"); ok && tag == rel.TagName && isSHA(sha) {
 			tgt.Commit = sha
 			s.log.Debug("resolved release from cache", "tag", tag, "commit", sha)
+			c.Store()
 			return tgt, nil
 		}
 	}
@@ -451,6 +455,7 @@ func (s *Source) latestRelease(ctx context.Context) (source.Target, error) {
 		s.cfg.Cache.Put(key, c.ETag, []byte(rel.TagName+"\n"+sha))
 	}
 	tgt.Commit = sha
+	c.Store()
 	return tgt, nil
 }
 

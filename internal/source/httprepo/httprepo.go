@@ -102,6 +102,7 @@ func (s *Source) Resolve(ctx context.Context) (source.Target, error) {
 	if err != nil {
 		return source.Target{}, fmt.Errorf("http repository %s: %w", s.base, err)
 	}
+	res.Store() // only a body that verified is ever served from the cache
 	return t, nil
 }
 
