@@ -267,12 +267,13 @@ func (u *Updater) checkFrom(ctx context.Context, src source.Source, force bool) 
 	if cur != nil && cur.Commit == t.Commit && (t.Number == 0 || t.Number == cur.Number) && !force {
 		return r, nil
 	}
-	tree, err := src.Tree(ctx, t)
+	idx := state.ReadIndex(u.fs, u.dirs.State)
+	tree, err := source.TreeSince(ctx, src, t, func() []source.Entry { return installedEntries(cur, idx) })
 	if err != nil {
 		return nil, fmt.Errorf("list files of %s: %w", state.Format(&t.Version), err)
 	}
 	p, err := plan.Make(plan.Input{
-		FS: u.fs, TargetDir: u.dirs.Target, Tree: tree, Index: state.ReadIndex(u.fs, u.dirs.State),
+		FS: u.fs, TargetDir: u.dirs.Target, Tree: tree, Index: idx,
 		Filter: u.cfg.Filter(), Reserved: u.reserved(), DeletePatterns: u.cfg.DeletePatterns,
 	})
 	if err != nil {
@@ -299,6 +300,20 @@ func (u *Updater) checkFrom(ctx context.Context, src source.Source, force bool) 
 	}
 	r.UpdateAvailable = !p.Empty() || cur == nil || cur.Commit != t.Commit || cur.Ref != t.Ref || cur.Number != t.Number
 	return r, nil
+}
+
+// installedEntries is the installed index as a file list, for sources that
+// list only what changed since it (source.Incremental); nil when the index
+// is not the installed version's.
+func installedEntries(cur *source.Version, idx state.Index) []source.Entry {
+	if cur == nil || idx.Version == nil || *idx.Version != *cur {
+		return nil
+	}
+	out := make([]source.Entry, 0, len(idx.Files))
+	for p, f := range idx.Files {
+		out = append(out, source.Entry{Path: p, Mode: f.Mode, Size: f.Size, BlobSHA1: f.SHA1})
+	}
+	return out
 }
 
 // reserved lists what inside target_dir belongs to ota, never to the app.
