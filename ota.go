@@ -125,8 +125,9 @@ type CheckResult struct {
 	// Recovered says what recovery did before the check ("" when nothing).
 	Recovered string `json:"recovered,omitempty"`
 
-	plan   *plan.Plan
-	target source.Target
+	plan    *plan.Plan
+	target  source.Target
+	archive fetch.Archive
 }
 
 // UpdateResult describes an update.
@@ -283,6 +284,7 @@ func (u *Updater) checkFrom(ctx context.Context, src source.Source, force bool) 
 		u.log.Warn("skipping target path", "reason", s)
 	}
 	r.plan = p
+	r.archive = archiveOf(tree)
 	for _, c := range p.Add {
 		r.Add = append(r.Add, c.Path)
 	}
@@ -300,6 +302,19 @@ func (u *Updater) checkFrom(ctx context.Context, src source.Source, force bool) 
 	}
 	r.UpdateAvailable = !p.Empty() || cur == nil || cur.Commit != t.Commit || cur.Ref != t.Ref || cur.Number != t.Number
 	return r, nil
+}
+
+// archiveOf describes tree for fetch's choice of one archive over a request
+// per file.
+func archiveOf(tree []source.Entry) fetch.Archive {
+	a := fetch.Archive{Files: len(tree)}
+	for _, e := range tree {
+		a.Bytes += e.Size
+		if path.Base(e.Path) == ".gitattributes" {
+			a.Attributes = true
+		}
+	}
+	return a
 }
 
 // installedEntries is the installed index as a file list, for sources that
@@ -423,7 +438,9 @@ func (u *Updater) applyCheck(ctx context.Context, src source.Source, r *CheckRes
 	if u.prog != nil {
 		u.prog.Start(len(need), p.DownloadBytes())
 	}
-	st, err := fetch.Run(ctx, u.fetchOptions(src, r.target, u.dirs.Target), need)
+	fo := u.fetchOptions(src, r.target, u.dirs.Target)
+	fo.Archive = r.archive
+	st, err := fetch.Run(ctx, fo, need)
 	if u.prog != nil {
 		u.prog.Finish()
 	}

@@ -87,6 +87,20 @@ func TreeSince(ctx context.Context, src Source, t Target, installed func() []Ent
 	return src.Tree(ctx, t)
 }
 
+// Archiver is implemented by sources that can stream every file of a target
+// in one response (GitHub's commit tarball). The fetch step uses it when
+// most of the tree is needed; every file is still verified against its
+// Entry, and files the archive lacks or carries with other content are
+// fetched one by one with Open.
+type Archiver interface {
+	// Archive calls fn for each regular file of t's archive, in archive
+	// order, with its path (relative, slash-separated, as in Tree), its
+	// declared size and its content, which fn reads before returning. At
+	// most limit uncompressed bytes are read. An error from fn is returned
+	// as is; an archive the source cannot offer wraps ErrNotFound.
+	Archive(ctx context.Context, t Target, limit int64, fn func(path string, size int64, r io.Reader) error) error
+}
+
 // Cache persists conditional-request validators (ETags) and the small bodies
 // they validate, so a check survives restarts and still costs one 304.
 type Cache interface {
