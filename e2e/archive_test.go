@@ -76,17 +76,18 @@ func TestFirstInstallByTarball(t *testing.T) {
 	t.Logf("MEASURE first install of %d files: %d requests, %d body bytes", len(files), len(reqs), c.bytes)
 }
 
-// TestSubtreeWalkUpdate: an update lists only the folders that changed
-// (root plus two), never the recursive tree, and fetches the changed files.
+// TestSubtreeWalkUpdate: an update of a 302-file tree lists only the folders
+// that changed (root plus two), never the recursive tree, and fetches the
+// changed files.
 func TestSubtreeWalkUpdate(t *testing.T) {
 	e := newEnv(t)
-	files := manyFiles(200, "v1")
+	files := manyFiles(300, "v1")
 	e.repo.Commit("v1", files)
 	cfg := e.config(t, map[string]any{"channel": "developer"})
 	var up updateJSON
 	okJSON(t, cfg, nil, &up, "update")
 	full := count(e.gh.Requests())
-	for _, p := range []string{"pkg03/f0031.txt", "pkg03/f0032.txt", "pkg17/f0170.txt", "pkg17/f0179.txt"} {
+	for _, p := range []string{"pkg03/f0031.txt", "pkg03/f0032.txt", "pkg27/f0270.txt", "pkg27/f0279.txt"} {
 		files[p] = gitfixture.File{Content: "changed " + p}
 	}
 	e.repo.Commit("v2", files)
@@ -100,14 +101,14 @@ func TestSubtreeWalkUpdate(t *testing.T) {
 	}
 	reqs := e.gh.Requests()
 	c := count(reqs)
-	// commit, root tree, pkg03/, pkg17/; four raw files.
+	// commit, root tree, pkg03/, pkg27/; four raw files.
 	if c.api != 4 || c.recursive != 0 || c.raw != 4 || c.archive != 0 {
 		t.Fatalf("update requests %+v: %v", c, reqs)
 	}
 	if c.apiBytes*4 > full.apiBytes {
 		t.Fatalf("update's API bytes %d, more than a quarter of the install's %d (recursive tree)", c.apiBytes, full.apiBytes)
 	}
-	t.Logf("MEASURE update of 4 files in 2 of 21 folders: %d requests, %d body bytes (API %d; install's API %d)",
+	t.Logf("MEASURE update of 4 files in 2 of 31 folders: %d requests, %d body bytes (API %d; install's API %d)",
 		len(reqs), c.bytes, c.apiBytes, full.apiBytes)
 }
 

@@ -125,8 +125,8 @@ func TestDeveloperChannel(t *testing.T) {
 			api++
 		}
 	}
-	if api != 4 {
-		t.Errorf("update made %d API requests, want 4 (commit, root tree, the changed folders lib/ and bin/): %v", api, e.gh.Requests())
+	if api != 2 {
+		t.Errorf("update made %d API requests, want 2 (commit, tree): %v", api, e.gh.Requests())
 	}
 	if d := treesnap.Diff(treesnap.Merge(expect(filesV2), local), snap(t, e.target)); d != nil {
 		t.Fatalf("after update: %v", d)

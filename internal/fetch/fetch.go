@@ -106,7 +106,7 @@ func Run(ctx context.Context, o Options, changes []plan.Change) (Stats, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var st Stats
-	if a, ok := o.Source.(source.Archiver); ok && useArchive(o.Archive, changes) {
+	if a, ok := o.Source.(source.Archiver); ok && useArchive(o, changes) {
 		var err error
 		if changes, err = fromArchive(ctx, o, a, changes, &st); err != nil {
 			return st, err
@@ -540,14 +540,23 @@ func (c *countReader) Read(b []byte) (int, error) {
 
 // useArchive: more than half of the tree needs content, and enough files
 // that one archive beats a request each.
-func useArchive(a Archive, changes []plan.Change) bool {
+func useArchive(o Options, changes []plan.Change) bool {
 	n := 0
 	for _, c := range changes {
-		if !c.SameContent && c.Entry.Mode != source.ModeSymlink {
+		if fromArchiveOK(o, c) {
 			n++
 		}
 	}
-	return a.Files > 0 && n >= minArchiveFiles && 2*n > a.Files
+	return o.Archive.Files > 0 && n >= minArchiveFiles && 2*n > o.Archive.Files
+}
+
+// fromArchiveOK: c needs the content of a regular file and has no delta to
+// try (a delta, when enabled, is cheaper than its share of an archive).
+func fromArchiveOK(o Options, c plan.Change) bool {
+	if c.SameContent || c.Entry.Mode == source.ModeSymlink {
+		return false
+	}
+	return o.Patch == nil || c.Old == nil || c.Old.Mode == source.ModeSymlink || c.Old.SHA1 == ""
 }
 
 // localErr marks a failure of the local disk while staging from an archive:
@@ -560,7 +569,7 @@ func (l *localErr) Unwrap() error { return l.err }
 // fromArchive stages from one archive every wanted regular file whose
 // content verifies (size, git blob SHA-1, SHA-256 when signed), exactly as a
 // download would, and returns the changes still to fetch one by one: symlinks,
-// mode-only changes, files the archive lacks (export-ignore) or carries with
+// mode-only changes, files with a delta to try, files the archive lacks (export-ignore) or carries with
 // other content (export-subst) when a.Attributes allows it. Without
 // .gitattributes in the tree, other content is a tampered archive and the
 // fetch fails with source.ErrUnverified. A broken or refused archive (network,
@@ -570,7 +579,7 @@ func fromArchive(ctx context.Context, o Options, a source.Archiver, changes []pl
 	var rest []plan.Change
 	for i := range changes {
 		c := &changes[i]
-		if c.SameContent || c.Entry.Mode == source.ModeSymlink {
+		if !fromArchiveOK(o, *c) {
 			rest = append(rest, *c)
 			continue
 		}

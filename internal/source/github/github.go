@@ -104,6 +104,9 @@ type Source struct {
 	cacheKey string // prefix of every cache key
 	log      *slog.Logger
 	seedWarn sync.Once
+	// minWalkFiles: TreeSince walks folders only from this many installed
+	// files on (tests lower it).
+	minWalkFiles int
 }
 
 // New validates cfg and returns a Source.
@@ -171,6 +174,8 @@ func New(cfg Config) (*Source, error) {
 		rawRepo:  raw + "/" + o + "/" + r,
 		cacheKey: "github:" + api + "/" + cfg.Owner + "/" + cfg.Repo + ":",
 		log:      log.With("source", "github", "repo", cfg.Owner+"/"+cfg.Repo),
+
+		minWalkFiles: defaultMinWalkFiles,
 	}, nil
 }
 

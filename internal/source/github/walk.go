@@ -17,6 +17,10 @@ import (
 // than many small ones, and TreeSince falls back to it.
 const (
 	maxWalkRequests = 32
+	// defaultMinWalkFiles: below this many installed files the recursive
+	// listing (about 220 bytes a file) is small, and one request beats
+	// several (GitHub allows 60 an hour without a token).
+	defaultMinWalkFiles = 256
 )
 
 // TreeSince implements source.Incremental: the tree of t, fetching only the
@@ -29,12 +33,13 @@ const (
 // derived one; an unchanged folder's files are taken from installed. A
 // folder the derivation cannot reproduce (files left out by allow/ignore,
 // a submodule, a 100664 mode) simply differs and is fetched, so the answer
-// is always the one Tree gives. Byte and file caps span the whole walk.
+// is always the one Tree gives. A small tree (under 256 files) is listed
+// recursively in one request. Byte and file caps span the whole walk.
 // When the folders still to list would take it past maxWalkRequests, or it
 // has listed more entries than half of what is installed, it falls back to
 // the one recursive listing.
 func (s *Source) TreeSince(ctx context.Context, t source.Target, installed []source.Entry) ([]source.Entry, error) {
-	if t.Tree != nil || s.cfg.Trust != nil || t.Extra[extraSeed] != nil || !isSHA(t.Commit) {
+	if t.Tree != nil || s.cfg.Trust != nil || t.Extra[extraSeed] != nil || !isSHA(t.Commit) || len(installed) < s.minWalkFiles {
 		return s.Tree(ctx, t)
 	}
 	known := treeSHAs(installed)

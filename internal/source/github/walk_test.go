@@ -57,6 +57,7 @@ func TestTreeSinceWalksOnlyChangedFolders(t *testing.T) {
 	delete(files, "pkg5/sub1/f05.txt")
 	c2 := e.repo.Commit("v2", files)
 	s := e.src(t, Config{Commit: c1})
+	s.minWalkFiles = 0
 	base, err := s.Tree(ctx, tgtOf(c1))
 	if err != nil {
 		t.Fatal(err)
@@ -114,6 +115,7 @@ func TestTreeSinceFallsBackToRecursive(t *testing.T) {
 	}
 	c2 := e.repo.Commit("v2", files)
 	s := e.src(t, Config{Commit: c1})
+	s.minWalkFiles = 0
 	base, _ := s.Tree(ctx, tgtOf(c1))
 	want, _ := s.Tree(ctx, tgtOf(c2))
 	e.fg.ResetRequests()
@@ -129,4 +131,20 @@ func TestTreeSinceFallsBackToRecursive(t *testing.T) {
 
 func tgtOf(c string) source.Target {
 	return source.Target{Version: source.Version{Ref: c, Commit: c}}
+}
+
+// A small tree is listed in one recursive request.
+func TestTreeSinceSmallTreeIsOneRequest(t *testing.T) {
+	e := newEnv(t)
+	c1 := e.repo.Commit("v1", v1)
+	c2 := e.repo.Commit("v2", v2)
+	s := e.src(t, Config{Commit: c1})
+	base, _ := s.Tree(ctx, tgtOf(c1))
+	e.fg.ResetRequests()
+	if _, err := s.TreeSince(ctx, tgtOf(c2), base); err != nil {
+		t.Fatal(err)
+	}
+	if reqs := e.fg.Requests(); len(reqs) != 1 || !strings.Contains(reqs[0].Path, "recursive") {
+		t.Fatalf("requests %v", reqs)
+	}
 }
