@@ -138,8 +138,9 @@ type CheckResult struct {
 	// Recovered says what recovery did before the check ("" when nothing).
 	Recovered string `json:"recovered,omitempty"`
 
-	plan   *plan.Plan
-	target source.Target
+	plan    *plan.Plan
+	target  source.Target
+	archive fetch.Archive
 }
 
 // UpdateResult describes an update.
@@ -293,12 +294,13 @@ func (u *Updater) checkFrom(ctx context.Context, src source.Source, force bool) 
 	if cur != nil && cur.Commit == t.Commit && (t.Number == 0 || t.Number == cur.Number) && !force {
 		return r, nil
 	}
-	tree, err := src.Tree(ctx, t)
+	idx := u.installedIndex(ctx, src, cur)
+	tree, err := source.TreeSince(ctx, src, t, func() []source.Entry { return installedEntries(cur, idx) })
 	if err != nil {
 		return nil, fmt.Errorf("list files of %s: %w", state.Format(&t.Version), err)
 	}
 	p, err := plan.Make(plan.Input{
-		FS: u.fs, TargetDir: u.dirs.Target, Tree: tree, Index: u.installedIndex(ctx, src, cur),
+		FS: u.fs, TargetDir: u.dirs.Target, Tree: tree, Index: idx,
 		Filter: u.cfg.Filter(), Reserved: u.reserved(),
 		// A verified publisher's deletes remove files ota never installed,
 		// as the original did.
@@ -311,6 +313,7 @@ func (u *Updater) checkFrom(ctx context.Context, src source.Source, force bool) 
 		u.log.Warn("skipping target path", "reason", s)
 	}
 	r.plan = p
+	r.archive = archiveOf(tree)
 	for _, c := range p.Add {
 		r.Add = append(r.Add, c.Path)
 	}
@@ -328,6 +331,33 @@ func (u *Updater) checkFrom(ctx context.Context, src source.Source, force bool) 
 	}
 	r.UpdateAvailable = !p.Empty() || cur == nil || cur.Commit != t.Commit || cur.Ref != t.Ref || cur.Number != t.Number
 	return r, nil
+}
+
+// archiveOf describes tree for fetch's choice of one archive over a request
+// per file.
+func archiveOf(tree []source.Entry) fetch.Archive {
+	a := fetch.Archive{Files: len(tree)}
+	for _, e := range tree {
+		a.Bytes += e.Size
+		if path.Base(e.Path) == ".gitattributes" {
+			a.Attributes = true
+		}
+	}
+	return a
+}
+
+// installedEntries is the installed index as a file list, for sources that
+// list only what changed since it (source.Incremental); nil when the index
+// is not the installed version's.
+func installedEntries(cur *source.Version, idx state.Index) []source.Entry {
+	if cur == nil || idx.Version == nil || *idx.Version != *cur {
+		return nil
+	}
+	out := make([]source.Entry, 0, len(idx.Files))
+	for p, f := range idx.Files {
+		out = append(out, source.Entry{Path: p, Mode: f.Mode, Size: f.Size, BlobSHA1: f.SHA1})
+	}
+	return out
 }
 
 // reserved lists what inside target_dir belongs to ota, never to the app:
@@ -474,7 +504,9 @@ func (u *Updater) applyCheck(ctx context.Context, src source.Source, r *CheckRes
 	if u.prog != nil {
 		u.prog.Start(len(need), p.DownloadBytes())
 	}
-	st, err := fetch.Run(ctx, u.fetchOptions(src, r.target, u.dirs.Target), need)
+	fo := u.fetchOptions(src, r.target, u.dirs.Target)
+	fo.Archive = r.archive
+	st, err := fetch.Run(ctx, fo, need)
 	if u.prog != nil {
 		u.prog.Finish()
 	}

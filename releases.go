@@ -88,6 +88,7 @@ func (u *Updater) checkReleases(ctx context.Context, src source.Source, force bo
 	// Deletes need no work here: the new release simply lacks the file.
 	p.Delete = nil
 	r.plan = p
+	r.archive = archiveOf(tree)
 	for _, c := range p.Add {
 		r.Add = append(r.Add, c.Path)
 	}
@@ -152,7 +153,9 @@ func (u *Updater) applyReleases(ctx context.Context, src source.Source, r *Check
 	if u.prog != nil {
 		u.prog.Start(len(need), r.DownloadBytes)
 	}
-	st, err := fetch.Run(ctx, u.fetchOptions(src, r.target, u.releaseDir(r.Current)), need)
+	fo := u.fetchOptions(src, r.target, u.releaseDir(r.Current))
+	fo.Archive = r.archive
+	st, err := fetch.Run(ctx, fo, need)
 	if u.prog != nil {
 		u.prog.Finish()
 	}

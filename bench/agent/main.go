@@ -1,7 +1,10 @@
-// Command agent measures the agent on a 2,000-file repository served by the
-// GitHub-compatible server: requests and bytes for a no-op check and for an
-// update in which 20 files changed, and the wall time of a no-op `ota check`
-// (the real binary, median of 9 runs). Usage, from the repository root:
+// Command agent measures the agent on a 2,000-file repository (50 folders of
+// 40 files) served by the GitHub-compatible server: requests and bytes for
+// the first install, an update in which 20 files changed in 5 folders, and a
+// no-op check, and the wall time of a no-op `ota check` (the real binary,
+// median of 9 runs). Beside them, the bytes `git clone` and `git fetch` move
+// for the same two versions over git daemon (TCP payload, counted by a relay
+// in this process). Usage, from the repository root:
 //
 //	go run ./bench/agent > bench/results/agent.md
 package main
@@ -10,11 +13,14 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/otafleet/ota/internal/ghserver"
@@ -87,9 +93,14 @@ func main() {
 		}
 		return time.Since(start)
 	}
+	gitBare := filepath.Join(tmp, "srv.git")
+	git(tmp, home, "clone", "-q", "--bare", repo, gitBare)
+	gitd := startGitDaemon(tmp, home)
+	defer gitd.stop()
+	gitClone := gitd.count(func() { git(tmp, home, "clone", "-q", gitd.url+"/srv.git", filepath.Join(tmp, "gitdev")) })
 	type tally struct {
-		reqs, api, raw, n304 int
-		bytes, tree          int64
+		reqs, api, raw, archive, n304 int
+		bytes, tree                   int64
 	}
 	count := func() tally {
 		var t tally
@@ -99,9 +110,12 @@ func main() {
 			if strings.Contains(r.Path, "/git/trees/") {
 				t.tree += r.Bytes
 			}
-			if r.Server == "api" {
+			switch r.Server {
+			case "api":
 				t.api++
-			} else {
+			case "archive":
+				t.archive++
+			default:
 				t.raw++
 			}
 			if r.Status == 304 {
@@ -113,9 +127,13 @@ func main() {
 	}
 	installT := run("update")
 	install := count()
-	write(2, func(i int) bool { return i%(files/changed) == 0 })
+	// 20 files in 5 folders: pkg00, pkg10, pkg20, pkg30, pkg40, 4 files each.
+	changedFile := func(i int) bool { return (i%50)%10 == 0 && i/50 < changed/5 }
+	write(2, changedFile)
 	updT := run("update")
 	upd := count()
+	git(repo, home, "push", "-q", gitBare, "main")
+	gitFetch := gitd.count(func() { git(filepath.Join(tmp, "gitdev"), home, "fetch", "-q", "origin") })
 	var times []time.Duration
 	var noop tally
 	for i := 0; i < 9; i++ {
@@ -149,31 +167,48 @@ func main() {
 	rbReleases := rollback()
 	cfg = cfgInplace
 	var changedBytes int64
-	for i := 0; i < files; i += files / changed {
-		changedBytes += int64(len(content(i, 2)))
+	nChanged := 0
+	for i := 0; i < files; i++ {
+		if changedFile(i) {
+			changedBytes += int64(len(content(i, 2)))
+			nChanged++
+		}
 	}
-	fmt.Printf("# Agent on a %d-file repository, %d files changed\n\n", files, changed)
+	if nChanged != changed {
+		must(fmt.Errorf("changed %d files, want %d", nChanged, changed))
+	}
+	fmt.Printf("# Agent on a %d-file repository, %d files changed in 5 folders\n\n", files, changed)
 	fmt.Printf("Command: `go run ./bench/agent > bench/results/agent.md` (%s, %s)\n\n", time.Now().UTC().Format("2006-01-02"), goVersion())
 	fmt.Println("The repository is served by internal/ghserver (GitHub REST API subset + raw host) on 127.0.0.1;")
-	fmt.Println("`ota` is the real binary. Bytes are HTTP response bodies.")
+	fmt.Println("`ota` is the real binary. Bytes are HTTP response bodies (the archive is gzip on the wire).")
 	fmt.Println()
-	fmt.Println("| operation | requests | API | raw | answered 304 | body bytes | wall time |")
-	fmt.Println("|---|---|---|---|---|---|---|")
-	fmt.Printf("| first install (%d files) | %d | %d | %d | %d | %d | %v |\n", files, install.reqs, install.api, install.raw, install.n304, install.bytes, installT.Round(time.Millisecond))
-	fmt.Printf("| update, %d files changed (%d bytes of content) | %d | %d | %d | %d | %d | %v |\n", changed, changedBytes, upd.reqs, upd.api, upd.raw, upd.n304, upd.bytes, updT.Round(time.Millisecond))
-	fmt.Printf("| no-op `ota check` | %d | %d | %d | %d | %d | median %v (min %v, max %v, 9 runs) |\n", noop.reqs, noop.api, noop.raw, noop.n304, noop.bytes,
+	fmt.Println("| operation | requests | API | raw | archive | answered 304 | body bytes | wall time |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Printf("| first install (%d files) | %d | %d | %d | %d | %d | %d | %v |\n", files, install.reqs, install.api, install.raw, install.archive, install.n304, install.bytes, installT.Round(time.Millisecond))
+	fmt.Printf("| update, %d files changed in 5 folders (%d bytes of content) | %d | %d | %d | %d | %d | %d | %v |\n", changed, changedBytes, upd.reqs, upd.api, upd.raw, upd.archive, upd.n304, upd.bytes, updT.Round(time.Millisecond))
+	fmt.Printf("| no-op `ota check` | %d | %d | %d | %d | %d | %d | median %v (min %v, max %v, 9 runs) |\n", noop.reqs, noop.api, noop.raw, noop.archive, noop.n304, noop.bytes,
 		times[4].Round(time.Millisecond), times[0].Round(time.Millisecond), times[8].Round(time.Millisecond))
-	fmt.Printf("| `ota rollback`, in place (20 files re-applied from kept objects) | 0 | 0 | 0 | 0 | 0 | median %v (5 runs) |\n", rbInplace.Round(time.Millisecond))
-	fmt.Printf("| `ota rollback`, releases layout (one symlink switch) | 0 | 0 | 0 | 0 | 0 | median %v (5 runs) |\n", rbReleases.Round(time.Millisecond))
+	fmt.Printf("| `ota rollback`, in place (20 files re-applied from kept objects) | 0 | 0 | 0 | 0 | 0 | 0 | median %v (5 runs) |\n", rbInplace.Round(time.Millisecond))
+	fmt.Printf("| `ota rollback`, releases layout (one symlink switch) | 0 | 0 | 0 | 0 | 0 | 0 | median %v (5 runs) |\n", rbReleases.Round(time.Millisecond))
+	fmt.Println()
+	fmt.Println("The same two versions with git over `git daemon` on 127.0.0.1 (TCP payload both ways, so protocol")
+	fmt.Println("overhead included; ota's figures above are bodies only):")
+	fmt.Println()
+	fmt.Println("| git | bytes down | bytes up | ota body bytes | ota / git down |")
+	fmt.Println("|---|---|---|---|---|")
+	fmt.Printf("| `git clone` (first install) | %d | %d | %d | %.2f |\n", gitClone.down, gitClone.up, install.bytes, float64(install.bytes)/float64(gitClone.down))
+	fmt.Printf("| `git fetch` (the update) | %d | %d | %d | %.2f |\n", gitFetch.down, gitFetch.up, upd.bytes, float64(upd.bytes)/float64(gitFetch.down))
 	fmt.Println()
 	fmt.Println("Rollback times are whole processes (start, config, lock, recovery check, the switch, fsyncs).")
 	fmt.Println()
 	fmt.Printf("For comparison, the original updater (seed-system.md §2.4, §9.6) re-downloads every permitted file on every\n")
 	fmt.Printf("update: %d raw requests plus 2 API calls for this change, and 1 API call (a full 200 answer) for a no-op check.\n", files)
 	fmt.Println()
-	fmt.Printf("The update's API requests: 1 conditional commit lookup (changed, so 200) and 1 recursive tree of %d bytes\n", upd.tree)
-	fmt.Printf("(%.0f%% of the update's bytes; GitHub's tree JSON is ~220 bytes per file). The 20 raw requests carry %d bytes.\n",
-		100*float64(upd.tree)/float64(upd.bytes), upd.bytes-upd.tree)
+	fmt.Printf("The first install is the commit lookup, one recursive tree (%d bytes), and the commit's tarball: a 302 from\n", install.tree)
+	fmt.Printf("the API to the archive host, then one gzip stream, every file verified by blob SHA-1 before anything is installed.\n")
+	fmt.Printf("The update's API requests: 1 conditional commit lookup (changed, so 200) and %d non-recursive trees of %d bytes\n", upd.api-1, upd.tree)
+	fmt.Printf("in all (the root and the 5 changed folders: unchanged folders keep their git tree SHA, derived from the installed\n")
+	fmt.Printf("index); the %d raw requests carry %d bytes.\n", upd.raw, upd.bytes-upd.tree)
 	fmt.Println("The no-op check reads the local files' hashes from the stat cache (size, mtime, inode) and does not")
 	fmt.Println("fetch the tree at all: the commit answered 304.")
 }
@@ -189,4 +224,98 @@ func revParse(dir, home, rev string) string {
 func goVersion() string {
 	out, _ := exec.Command("go", "env", "GOVERSION").Output()
 	return strings.TrimSpace(string(out))
+}
+
+// gitDaemon is `git daemon` behind a counting TCP relay.
+type gitDaemon struct {
+	cmd      *exec.Cmd
+	url      string
+	mu       sync.Mutex
+	up, down int64
+	ln       net.Listener
+}
+
+type gitBytes struct{ up, down int64 }
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func startGitDaemon(base, home string) *gitDaemon {
+	port := freePort()
+	cmd := exec.Command("git", "daemon", "--export-all", "--base-path="+base, "--listen=127.0.0.1",
+		fmt.Sprintf("--port=%d", port), "--reuseaddr", base)
+	cmd.Env = append(os.Environ(), "HOME="+home)
+	must(cmd.Start())
+	target := fmt.Sprintf("127.0.0.1:%d", port)
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", target)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i > 100 {
+			must(fmt.Errorf("git daemon did not start: %v", err))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(err)
+	g := &gitDaemon{cmd: cmd, ln: ln, url: "git://" + ln.Addr().String()}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go g.relay(c, target)
+		}
+	}()
+	return g
+}
+
+func (g *gitDaemon) relay(c net.Conn, target string) {
+	defer c.Close()
+	s, err := net.Dial("tcp", target)
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n, _ := io.Copy(s, c)
+		s.(*net.TCPConn).CloseWrite()
+		g.mu.Lock()
+		g.up += n
+		g.mu.Unlock()
+	}()
+	n, _ := io.Copy(c, s)
+	c.(*net.TCPConn).CloseWrite()
+	wg.Wait()
+	g.mu.Lock()
+	g.down += n
+	g.mu.Unlock()
+}
+
+// count runs f (a git command through the relay) and returns the bytes it moved.
+func (g *gitDaemon) count(f func()) gitBytes {
+	g.mu.Lock()
+	up, down := g.up, g.down
+	g.mu.Unlock()
+	f()
+	time.Sleep(100 * time.Millisecond) // the relay goroutines finish after git exits
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return gitBytes{g.up - up, g.down - down}
+}
+
+func (g *gitDaemon) stop() {
+	g.ln.Close()
+	g.cmd.Process.Kill()
+	g.cmd.Wait()
 }

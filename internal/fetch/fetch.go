@@ -8,6 +8,11 @@
 // an interrupted run is resumed with an HTTP Range request; a finished staged
 // file is reused after re-verification. A delta is tried first when one is
 // offered for the installed version, with fallback to the full file.
+//
+// When most of the tree is needed and the source is a source.Archiver, the
+// files come from one archive first (see fromArchive); what the archive
+// lacks, or carries with other content where the repository's attributes
+// allow it, is then fetched file by file.
 package fetch
 
 import (
@@ -65,7 +70,25 @@ type Options struct {
 	Backoff, MaxBackoff time.Duration
 	Progress            Progress
 	Logger              *slog.Logger
+	// Archive describes the whole target tree, so Run can tell when one
+	// archive is cheaper than a request per file; zero never uses one.
+	Archive Archive
 }
+
+// Archive describes the target tree for the archive decision.
+type Archive struct {
+	Files int   // files in the target tree
+	Bytes int64 // their total size (bounds the uncompressed archive)
+	// Attributes: the tree has a .gitattributes file, so archive content
+	// may differ from the blob (export-subst, eol or filter attributes).
+	// Without one, a file whose archive content does not verify means the
+	// archive was tampered with, and the update is refused.
+	Attributes bool
+}
+
+// minArchiveFiles: below this many files one request per file is as cheap
+// as the archive's two (redirect and archive).
+const minArchiveFiles = 3
 
 // Stats summarise a fetch.
 type Stats struct {
@@ -98,9 +121,15 @@ func Run(ctx context.Context, o Options, changes []plan.Change) (Stats, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var st Stats
+	if a, ok := o.Source.(source.Archiver); ok && useArchive(o, changes) {
+		var err error
+		if changes, err = fromArchive(ctx, o, a, changes, &st); err != nil {
+			return st, err
+		}
+	}
 	var (
 		mu    sync.Mutex
-		st    Stats
 		first error
 		wg    sync.WaitGroup
 		work  = make(chan plan.Change)
@@ -556,3 +585,157 @@ func (c *countReader) Read(b []byte) (int, error) {
 	}
 	return n, err
 }
+
+// useArchive: more than half of the tree needs content, and enough files
+// that one archive beats a request each.
+func useArchive(o Options, changes []plan.Change) bool {
+	n := 0
+	for _, c := range changes {
+		if fromArchiveOK(o, c) {
+			n++
+		}
+	}
+	return o.Archive.Files > 0 && n >= minArchiveFiles && 2*n > o.Archive.Files
+}
+
+// fromArchiveOK: c needs the content of a regular file and has no delta to
+// try (a delta, when enabled, is cheaper than its share of an archive).
+func fromArchiveOK(o Options, c plan.Change) bool {
+	if c.SameContent || c.Entry.Mode == source.ModeSymlink {
+		return false
+	}
+	return o.Patch == nil || c.Old == nil || c.Old.Mode == source.ModeSymlink || c.Old.SHA1 == ""
+}
+
+// localErr marks a failure of the local disk while staging from an archive:
+// it ends the fetch (any other archive failure falls back to per-file).
+type localErr struct{ err error }
+
+func (l *localErr) Error() string { return l.err.Error() }
+func (l *localErr) Unwrap() error { return l.err }
+
+// fromArchive stages from one archive every wanted regular file whose
+// content verifies (size, git blob SHA-1, SHA-256 when signed), exactly as a
+// download would, and returns the changes still to fetch one by one: symlinks,
+// mode-only changes, files with a delta to try, files the archive lacks (export-ignore) or carries with
+// other content (export-subst) when a.Attributes allows it. Without
+// .gitattributes in the tree, other content is a tampered archive and the
+// fetch fails with source.ErrUnverified. A broken or refused archive (network,
+// format, limits) is only logged: everything falls back to per-file.
+func fromArchive(ctx context.Context, o Options, a source.Archiver, changes []plan.Change, st *Stats) ([]plan.Change, error) {
+	want := map[string]*plan.Change{}
+	var rest []plan.Change
+	for i := range changes {
+		c := &changes[i]
+		if !fromArchiveOK(o, *c) {
+			rest = append(rest, *c)
+			continue
+		}
+		if ok, _ := verifyFile(o.FS, path.Join(o.StageDir, c.Path), c.Entry); ok {
+			st.Reused++ // staged by an interrupted run
+			if o.Progress != nil {
+				o.Progress.FileDone(c.Path)
+			}
+			continue
+		}
+		want[c.Path] = c
+	}
+	var differ []string
+	limit := o.Archive.Bytes + int64(o.Archive.Files)*2048 + 1<<20 // tar headers and padding
+	err := a.Archive(ctx, o.Target, limit, func(p string, size int64, r io.Reader) error {
+		c, ok := want[p]
+		if !ok {
+			return nil
+		}
+		if size != c.Entry.Size {
+			differ = append(differ, p)
+			return nil
+		}
+		n, err := stageFrom(o, c.Entry, path.Join(o.StageDir, p), r)
+		st.Bytes += n
+		switch {
+		case errors.Is(err, source.ErrUnverified):
+			differ = append(differ, p)
+			return nil
+		case err != nil:
+			return err
+		}
+		delete(want, p)
+		st.Files++
+		if o.Progress != nil {
+			o.Progress.FileDone(p)
+		}
+		return nil
+	})
+	var le *localErr
+	switch {
+	case errors.As(err, &le):
+		return nil, le.err
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case err != nil:
+		o.Logger.Warn("archive download failed, fetching files one by one", "err", err)
+	}
+	if len(differ) > 0 && !o.Archive.Attributes {
+		return nil, fmt.Errorf("%w: the archive's content of %s (and %d more) is not the tree's blob, and no .gitattributes explains it: refusing a tampered archive",
+			source.ErrUnverified, differ[0], len(differ)-1)
+	}
+	if len(differ) > 0 {
+		o.Logger.Info("archive content differs from the tree (export attributes), fetching those files one by one", "files", len(differ))
+	}
+	for _, c := range changes {
+		if _, ok := want[c.Path]; ok {
+			rest = append(rest, c)
+		}
+	}
+	return rest, nil
+}
+
+// stageFrom streams r into dst's .part while verifying it, then commits it.
+// A content mismatch wraps source.ErrUnverified and leaves nothing staged;
+// disk failures are *localErr.
+func stageFrom(o Options, e *source.Entry, dst string, r io.Reader) (int64, error) {
+	if _, err := fsx.MkdirAll(o.FS, path.Dir(dst), 0o755); err != nil {
+		return 0, &localErr{fmt.Errorf("stage %s: %w", e.Path, err)}
+	}
+	_ = fsx.RemoveAll(o.FS, dst)
+	part := dst + ".part"
+	f, err := o.FS.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm(e))
+	if err != nil {
+		return 0, &localErr{fmt.Errorf("stage %s: %w", e.Path, err)}
+	}
+	v := newVerifier(e)
+	cr := &countReader{r: r, p: o.Progress}
+	_, err = io.CopyBuffer(writerFunc(func(p []byte) (int, error) {
+		if _, err := v.Write(p); err != nil {
+			return 0, err
+		}
+		if _, err := f.Write(p); err != nil {
+			return 0, &localErr{fmt.Errorf("stage %s: %w", e.Path, err)}
+		}
+		return len(p), nil
+	}), cr, make([]byte, o.BufSize))
+	if err == nil {
+		if err = f.Sync(); err != nil {
+			err = &localErr{fmt.Errorf("stage %s: %w", e.Path, err)}
+		}
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = &localErr{fmt.Errorf("stage %s: %w", e.Path, cerr)}
+	}
+	if err == nil {
+		err = v.check()
+	}
+	if err != nil {
+		o.FS.Remove(part)
+		return cr.n, err
+	}
+	if err := commitStaged(o.FS, part, dst, e); err != nil {
+		return cr.n, &localErr{err}
+	}
+	return cr.n, nil
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (w writerFunc) Write(p []byte) (int, error) { return w(p) }

@@ -6,8 +6,13 @@
 // Served subset: /repos/{o}/{r}/commits/{ref} (JSON or
 // application/vnd.github.sha), /git/ref/{heads|tags}/{name}, /git/tags/{sha},
 // /git/trees/{sha}[?recursive=1], /git/blobs/{sha}, /releases/latest,
-// /releases/tags/{tag}, /releases/assets/{id} (302 to the raw host), and raw
-// files at {raw}/{o}/{r}/{commit-or-ref}/{path} with Range support.
+// /releases/tags/{tag}, /releases/assets/{id} (302 to the raw host),
+// /tarball/{ref} (302 to the archive host, as GitHub redirects to
+// codeload.github.com: {archive}/{o}/{r}/legacy.tar.gz/{sha}, with a
+// one-time ?token= for private repositories, so no Authorization header has
+// to follow the redirect), and raw files at {raw}/{o}/{r}/{commit-or-ref}/{path}
+// with Range support. Archives are `git archive` output, so export-ignore
+// and export-subst attributes apply, under the top folder {o}-{r}-{sha7}/.
 //
 // Invariants: every API response carries an ETag and answers a matching
 // If-None-Match with 304; X-RateLimit-* headers count down (an authenticated
@@ -17,14 +22,18 @@
 package ghserver
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -39,8 +48,11 @@ import (
 
 // Server is a fake GitHub. Create it with New; it closes with the test.
 type Server struct {
-	API *httptest.Server
-	Raw *httptest.Server
+	API     *httptest.Server
+	Raw     *httptest.Server
+	Archive *httptest.Server // codeload: tarballs the API redirects to
+
+	archiveTokens map[string]string // one-time token → "owner/repo"
 
 	mu        sync.Mutex
 	repos     map[string]*repo
@@ -80,7 +92,7 @@ type Asset struct {
 
 // Request is one logged request.
 type Request struct {
-	Server      string // "api" or "raw"
+	Server      string // "api", "raw" or "archive"
 	Method      string
 	Path        string // escaped path plus query
 	Status      int
@@ -133,7 +145,7 @@ const (
 	RateLimit429                       // 429 with Retry-After
 	FailAfter                          // raw: declare the full length, send N bytes, cut the connection
 	StreamForever                      // raw: 200 without Content-Length, endless bytes
-	Corrupt                            // raw: flip the first byte (or add one to an empty file)
+	Corrupt                            // raw: flip the first byte (or add one to an empty file); archive: the same in the first non-empty file, in a well-formed tarball
 	// LieLength (api or raw): the real answer is sent with "Content-Length: N"
 	// although the body is longer; a Go client reads N bytes and stops.
 	LieLength
@@ -163,6 +175,8 @@ func Start(home string) *Server {
 	s.remaining = 5000
 	s.API = httptest.NewServer(s.logged("api", s.apiMux()))
 	s.Raw = httptest.NewServer(s.logged("raw", s.rawMux()))
+	s.Archive = httptest.NewServer(s.logged("archive", s.archiveMux()))
+	s.archiveTokens = map[string]string{}
 	return s
 }
 
@@ -176,6 +190,7 @@ func (s *Server) RawServed() int {
 
 // Close stops both servers.
 func (s *Server) Close() {
+	s.Archive.Close()
 	s.Raw.Close()
 	s.API.Close()
 }
@@ -565,6 +580,7 @@ func (s *Server) apiMux() http.Handler {
 	m.HandleFunc("GET /repos/{o}/{r}/releases/latest", s.releaseLatest)
 	m.HandleFunc("GET /repos/{o}/{r}/releases/tags/{tag...}", s.releaseByTag)
 	m.HandleFunc("GET /repos/{o}/{r}/releases/assets/{id}", s.asset)
+	m.HandleFunc("GET /repos/{o}/{r}/tarball/{ref...}", s.tarball)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.jsonError(w, http.StatusNotFound, "Not Found", true)
 	})
@@ -915,4 +931,118 @@ func withFault(ctx context.Context, f *Fault) context.Context {
 func faultFrom(ctx context.Context) *Fault {
 	f, _ := ctx.Value(faultKey{}).(*Fault)
 	return f
+}
+
+// ---- archives (codeload) ----
+
+// tarball answers as GitHub does: 302 to the archive host, naming the
+// resolved commit; a private repository's redirect carries a one-time token.
+func (s *Server) tarball(w http.ResponseWriter, r *http.Request) {
+	rp, ok := s.repo(w, r, true)
+	if !ok {
+		return
+	}
+	ref := r.PathValue("ref")
+	sha, ok := "", false
+	for _, cand := range []string{"refs/heads/" + ref, "refs/tags/" + ref, ref} {
+		if sha, ok = s.revParse(rp.dir, cand+"^{commit}"); ok {
+			break
+		}
+	}
+	if !ok {
+		s.jsonError(w, http.StatusNotFound, "Not Found", true)
+		return
+	}
+	target := s.Archive.URL + "/" + r.PathValue("o") + "/" + r.PathValue("r") + "/legacy.tar.gz/" + sha
+	if rp.token != "" {
+		var b [16]byte
+		rand.Read(b[:])
+		tok := hex.EncodeToString(b[:])
+		s.mu.Lock()
+		s.archiveTokens[tok] = r.PathValue("o") + "/" + r.PathValue("r")
+		s.mu.Unlock()
+		target += "?token=" + tok
+	}
+	s.rateHeaders(w, r, false)
+	http.Redirect(w, r, target, http.StatusFound)
+}
+
+func (s *Server) archiveMux() http.Handler {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /{o}/{r}/legacy.tar.gz/{sha}", s.archive)
+	return m
+}
+
+func (s *Server) archive(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("o") + "/" + r.PathValue("r")
+	s.mu.Lock()
+	rp := s.repos[name]
+	tok := r.URL.Query().Get("token")
+	if rp != nil && rp.token != "" {
+		if s.archiveTokens[tok] != name {
+			rp = nil
+		}
+		delete(s.archiveTokens, tok)
+	}
+	s.mu.Unlock()
+	sha := r.PathValue("sha")
+	if rp == nil || !isSHA(sha) || s.objType(rp.dir, sha) != "commit" {
+		http.Error(w, "404: Not Found", http.StatusNotFound)
+		return
+	}
+	prefix := r.PathValue("o") + "-" + r.PathValue("r") + "-" + sha[:7] + "/"
+	data, err := s.git(rp.dir, "archive", "--format=tar", "--prefix="+prefix, sha)
+	if err != nil {
+		http.Error(w, err.Error(), 500)
+		return
+	}
+	if f := faultFrom(r.Context()); f != nil && f.Kind == Corrupt {
+		if data, err = corruptTar(data); err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(data)
+	zw.Close()
+	w.Header().Set("Content-Type", "application/x-gzip")
+	w.Header().Set("Content-Disposition", "attachment; filename="+prefix[:len(prefix)-1]+".tar.gz")
+	w.Header().Set("ETag", `"`+sha+`"`)
+	w.Header().Set("Content-Length", strconv.Itoa(gz.Len()))
+	w.Write(gz.Bytes())
+}
+
+// corruptTar flips the first byte of the first non-empty regular file,
+// keeping the archive well formed.
+func corruptTar(data []byte) ([]byte, error) {
+	tr := tar.NewReader(bytes.NewReader(data))
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	done := false
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			return nil, err
+		}
+		if !done && h.Typeflag == tar.TypeReg && len(body) > 0 {
+			body[0] ^= 0xff
+			done = true
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+		tw.Write(body)
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }

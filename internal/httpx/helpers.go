@@ -16,24 +16,25 @@ type Cached struct {
 	Body        []byte
 	ETag        string
 	NotModified bool // the server answered 304 and Body came from the cache
-	keep        func()
+
+	store func()
 }
 
-// Keep stores a fresh body in the cache, for the next conditional request.
-// Call it only once the body is verified (parsed, signatures checked): a
-// cached body is trusted again on every later 304, so an unverified one
-// must never be stored.
-func (c Cached) Keep() {
-	if c.keep != nil {
-		c.keep()
+// Store records a 200 body and its ETag in the cache. GetCached never stores
+// by itself: the caller calls Store only once it has verified and accepted
+// the body (signature, expiry, parse), so an unverified body can never be
+// served from the cache on a later 304. Store does nothing for a 304 (the
+// cache already holds the body), without an ETag, or without a cache.
+func (c Cached) Store() {
+	if c.store != nil {
+		c.store()
 	}
 }
 
 // GetCached performs a conditional GET. When cache holds an entry for key it
-// sends If-None-Match; a 304 returns the cached body. A 200 body (at most
-// limit bytes, limit >= 0 is required because the body is held in memory)
-// is returned with the means to store it (Keep), which the caller calls once
-// it has verified the body.
+// sends If-None-Match; a 304 returns the cached body. A 200 body is read
+// whole (at most limit bytes; limit >= 0 is required because the body is
+// held in memory) and is not cached until the caller calls Cached.Store.
 func (c *Client) GetCached(ctx context.Context, req *http.Request, cache source.Cache, key string, limit int64) (Cached, error) {
 	if limit < 0 {
 		return Cached{}, fmt.Errorf("httpx: GetCached needs a limit")
@@ -64,10 +65,9 @@ func (c *Client) GetCached(ctx context.Context, req *http.Request, cache source.
 	if err != nil {
 		return Cached{}, fmt.Errorf("%s %s: reading body: %w", req.Method, req.URL.Redacted(), err)
 	}
-	etag := resp.Header.Get("ETag")
-	res := Cached{Body: body, ETag: etag}
-	if cache != nil && etag != "" {
-		res.keep = func() { cache.Put(key, etag, body) }
+	res := Cached{Body: body, ETag: resp.Header.Get("ETag")}
+	if cache != nil && res.ETag != "" {
+		res.store = func() { cache.Put(key, res.ETag, body) }
 	}
 	return res, nil
 }

@@ -367,22 +367,25 @@ func TestGetCached(t *testing.T) {
 	defer srv.Close()
 	c := New(Options{Attempts: 1})
 	cache := &mapCache{m: map[string][2]string{}}
-	// The first body is not kept (its caller found it bad): the next
-	// request is unconditional. Once kept, later requests are 304s.
-	for i, call := range []struct{ keep, wantNM bool }{{false, false}, {true, false}, {true, true}, {true, true}} {
+	// The first two answers are not stored (the caller never calls Store,
+	// as after a failed verification): both are full 200s.
+	for i, wantNM := range []bool{false, false, false, true, true} {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
 		got, err := c.GetCached(context.Background(), req, cache, "k", 1024)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(got.Body) != "payload" || got.NotModified != call.wantNM {
+		if string(got.Body) != "payload" || got.NotModified != wantNM {
 			t.Fatalf("call %d: %+v", i, got)
 		}
-		if call.keep {
-			got.Keep()
+		if len(cache.m) != 0 && i < 2 {
+			t.Fatalf("call %d: body cached before Store", i)
+		}
+		if i >= 2 {
+			got.Store()
 		}
 	}
-	if n != 4 || n304 != 2 {
+	if n != 5 || n304 != 2 {
 		t.Fatalf("requests %d, 304s %d", n, n304)
 	}
 }

@@ -71,6 +71,40 @@ type Source interface {
 	Delta(ctx context.Context, t Target, e Entry, fromSHA1 string) (io.ReadCloser, error)
 }
 
+// Incremental is implemented by sources that list a target's tree at a cost
+// that follows the change when they know what is installed (the GitHub
+// source walks only the folders whose git tree SHA differs). installed is
+// the managed files of the installed version; TreeSince returns the same
+// list Tree would.
+type Incremental interface {
+	TreeSince(ctx context.Context, t Target, installed []Entry) ([]Entry, error)
+}
+
+// TreeSince lists t's files through src's Incremental implementation when
+// it has one and installed is not empty, else through Tree.
+func TreeSince(ctx context.Context, src Source, t Target, installed func() []Entry) ([]Entry, error) {
+	if inc, ok := src.(Incremental); ok {
+		if base := installed(); len(base) > 0 {
+			return inc.TreeSince(ctx, t, base)
+		}
+	}
+	return src.Tree(ctx, t)
+}
+
+// Archiver is implemented by sources that can stream every file of a target
+// in one response (GitHub's commit tarball). The fetch step uses it when
+// most of the tree is needed; every file is still verified against its
+// Entry, and files the archive lacks or carries with other content are
+// fetched one by one with Open.
+type Archiver interface {
+	// Archive calls fn for each regular file of t's archive, in archive
+	// order, with its path (relative, slash-separated, as in Tree), its
+	// declared size and its content, which fn reads before returning. At
+	// most limit uncompressed bytes are read. An error from fn is returned
+	// as is; an archive the source cannot offer wraps ErrNotFound.
+	Archive(ctx context.Context, t Target, limit int64, fn func(path string, size int64, r io.Reader) error) error
+}
+
 // Cache persists conditional-request validators (ETags) and the small bodies
 // they validate, so a check survives restarts and still costs one 304.
 type Cache interface {

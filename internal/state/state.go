@@ -6,7 +6,8 @@
 //   - the installed index (state_dir/installed.json): which files ota manages,
 //     with their git blob SHA-1 and a stat cache (size, mtime, inode) so a check
 //     with nothing changed does not re-read every file.
-//   - the HTTP cache (state_dir/http-cache.json): ETags for conditional requests.
+//   - the HTTP cache (state_dir/http-cache.json and state_dir/http-cache/):
+//     ETags for conditional requests and the bodies they validate.
 //   - ota_error.json in the target folder: the error history, written by the
 //     agent (internal/trial); read here for status.
 //
@@ -20,7 +21,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/otafleet/ota/internal/fsx"
 	"github.com/otafleet/ota/internal/pathx"
@@ -185,75 +185,6 @@ func (st FileState) Fresh(fi fs.FileInfo) bool {
 	}
 	dev, ino, ok := fsx.FileID(fi)
 	return !ok || (dev == st.Dev && ino == st.Ino)
-}
-
-// HTTPCache is a source.Cache persisted in state_dir.
-type HTTPCache struct {
-	mu      sync.Mutex
-	fsys    fsx.FS
-	file    string
-	entries map[string]cacheEntry
-	dirty   bool
-}
-
-type cacheEntry struct {
-	ETag string `json:"etag"`
-	Body []byte `json:"body"`
-}
-
-// maxCacheBody bounds what one cached body may hold; larger ones are not cached.
-const maxCacheBody = 256 << 10
-
-// OpenHTTPCache loads the cache (empty when missing or corrupt).
-func OpenHTTPCache(fsys fsx.FS, stateDir string) *HTTPCache {
-	c := &HTTPCache{fsys: fsys, file: path.Join(stateDir, HTTPCacheFile), entries: map[string]cacheEntry{}}
-	if b, err := fsx.ReadFile(fsys, c.file); err == nil {
-		if json.Unmarshal(b, &c.entries) != nil {
-			c.entries = map[string]cacheEntry{}
-		}
-	}
-	return c
-}
-
-func (c *HTTPCache) Get(key string) (string, []byte, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[key]
-	return e.ETag, e.Body, ok
-}
-
-func (c *HTTPCache) Put(key, etag string, body []byte) {
-	if len(body) > maxCacheBody {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.entries[key]; ok && e.ETag == etag && string(e.Body) == string(body) {
-		return
-	}
-	c.entries[key] = cacheEntry{ETag: etag, Body: append([]byte(nil), body...)}
-	c.dirty = true
-}
-
-// Save writes the cache if it changed.
-func (c *HTTPCache) Save() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.dirty {
-		return nil
-	}
-	b, err := json.Marshal(c.entries)
-	if err != nil {
-		return err
-	}
-	if _, err := fsx.MkdirAll(c.fsys, path.Dir(c.file), 0o755); err != nil {
-		return err
-	}
-	if err := fsx.WriteFileAtomic(c.fsys, c.file, b, 0o644); err != nil {
-		return err
-	}
-	c.dirty = false
-	return nil
 }
 
 // ReadErrors returns the recorded errors, oldest first.

@@ -104,6 +104,9 @@ type Source struct {
 	cacheKey string // prefix of every cache key
 	log      *slog.Logger
 	seedWarn sync.Once
+	// minWalkFiles: TreeSince walks folders only from this many installed
+	// files on (tests lower it).
+	minWalkFiles int
 }
 
 // New validates cfg and returns a Source.
@@ -171,6 +174,8 @@ func New(cfg Config) (*Source, error) {
 		rawRepo:  raw + "/" + o + "/" + r,
 		cacheKey: "github:" + api + "/" + cfg.Owner + "/" + cfg.Repo + ":",
 		log:      log.With("source", "github", "repo", cfg.Owner+"/"+cfg.Repo),
+
+		minWalkFiles: defaultMinWalkFiles,
 	}, nil
 }
 
@@ -246,7 +251,8 @@ func (s *Source) apiRequest(ctx context.Context, path, accept string) (*http.Req
 	return req, nil
 }
 
-// getCached is a conditional API GET of a small document.
+// getCached is a conditional API GET of a small document; the caller calls
+// Store on the result once it has checked the answer.
 func (s *Source) getCached(ctx context.Context, path, accept, key string) (httpx.Cached, error) {
 	req, err := s.apiRequest(ctx, path, accept)
 	if err != nil {
@@ -317,7 +323,7 @@ func (s *Source) branchTip(ctx context.Context, branch string) (string, error) {
 	if !isSHA(sha) {
 		return "", fmt.Errorf("branch %q: %w: expected a commit SHA, got %.60q", branch, source.ErrBadData, c.Body)
 	}
-	c.Keep()
+	c.Store()
 	s.log.Debug("resolved branch", "branch", branch, "commit", sha, "not_modified", c.NotModified)
 	return sha, nil
 }
@@ -342,7 +348,6 @@ func (s *Source) resolveTag(ctx context.Context, tag string) (string, error) {
 	if ref.Ref != "" && ref.Ref != "refs/tags/"+tag {
 		return "", fmt.Errorf("tag %q: %w: server answered for %q", tag, source.ErrBadData, ref.Ref)
 	}
-	c.Keep()
 	obj := ref.Object
 	for range maxTagDepth {
 		obj.SHA = strings.ToLower(obj.SHA)
@@ -352,6 +357,7 @@ func (s *Source) resolveTag(ctx context.Context, tag string) (string, error) {
 		switch obj.Type {
 		case "commit":
 			s.log.Debug("resolved tag", "tag", tag, "commit", obj.SHA, "not_modified", c.NotModified)
+			c.Store()
 			return obj.SHA, nil
 		case "tag":
 			if obj, err = s.tagObject(ctx, obj.SHA); err != nil {
@@ -434,7 +440,6 @@ func (s *Source) latestRelease(ctx context.Context) (source.Target, error) {
 	if err := validRef(rel.TagName); err != nil {
 		return source.Target{}, fmt.Errorf("latest release: %w: %v", source.ErrBadData, err)
 	}
-	c.Keep()
 	tgt := source.Target{Version: source.Version{Ref: rel.TagName}, Extra: map[string]any{ExtraRelease: &rel}}
 	// The release→commit answer is cached under the release's ETag, so an
 	// unchanged release costs exactly the one 304 above.
@@ -443,6 +448,7 @@ func (s *Source) latestRelease(ctx context.Context) (source.Target, error) {
 		if tag, sha, ok := strings.Cut(string(body), "\n"); ok && tag == rel.TagName && isSHA(sha) {
 			tgt.Commit = sha
 			s.log.Debug("resolved release from cache", "tag", tag, "commit", sha)
+			c.Store()
 			return tgt, nil
 		}
 	}
@@ -454,6 +460,7 @@ func (s *Source) latestRelease(ctx context.Context) (source.Target, error) {
 		s.cfg.Cache.Put(key, c.ETag, []byte(rel.TagName+"\n"+sha))
 	}
 	tgt.Commit = sha
+	c.Store()
 	return tgt, nil
 }
 

@@ -240,7 +240,7 @@ func (s *Source) releaseByTag(ctx context.Context, tag string) (*Release, error)
 	if err := json.Unmarshal(c.Body, &rel); err != nil || rel.TagName != tag {
 		return nil, fmt.Errorf("release of tag %q: %w: unexpected answer", tag, source.ErrBadData)
 	}
-	c.Keep()
+	c.Store()
 	return &rel, nil
 }
 

@@ -37,6 +37,11 @@ type treeWalk struct {
 	entries  []source.Entry
 	subtrees []treeRef // pending when walking a truncated tree
 	requests int
+	listed   int // entries read from the server
+
+	// TreeSince: installed folder tree SHAs and the installed files, sorted.
+	known map[string]string
+	base  []source.Entry
 }
 
 type treeRef struct{ sha, prefix string }
@@ -230,6 +235,7 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 }
 
 func (s *Source) addItem(w *treeWalk, it treeItem, prefix string, recursive bool) error {
+	w.listed++
 	full := prefix + it.Path
 	bad := func(why string) error {
 		return fmt.Errorf("tree %s: %w: entry %q: %s", w.target, source.ErrBadData, full, why)
@@ -249,7 +255,11 @@ func (s *Source) addItem(w *treeWalk, it treeItem, prefix string, recursive bool
 		s.log.Debug("skipping submodule", "path", full, "commit", it.SHA)
 		return nil
 	case "tree":
-		if !recursive {
+		switch {
+		case recursive:
+		case w.known != nil && w.known[full+"/"] == it.SHA:
+			w.reuse(full + "/")
+		default:
 			w.subtrees = append(w.subtrees, treeRef{sha: it.SHA, prefix: full + "/"})
 		}
 		return nil

@@ -111,7 +111,7 @@ func (s *Source) Resolve(ctx context.Context) (source.Target, error) {
 		if err != nil {
 			return source.Target{}, fmt.Errorf("http repository %s: %w", s.base, err)
 		}
-		res.Keep() // only a verified head may answer a later 304
+		res.Store() // only a verified head may answer a later 304
 		return t, nil
 	}
 	if err != nil && !errors.Is(err, source.ErrNotFound) {
@@ -127,14 +127,14 @@ func (s *Source) Resolve(ctx context.Context) (source.Target, error) {
 		if err != nil {
 			return source.Target{}, fmt.Errorf("http repository %s: %w", s.base, err)
 		}
-		res.Keep() // only a verified head may answer a later 304
+		res.Store() // only a verified head may answer a later 304
 		return t, nil
 	}
 	t, err := s.trust.Accept(res.Body)
 	if err != nil {
 		return source.Target{}, fmt.Errorf("http repository %s: %w", s.base, err)
 	}
-	res.Keep() // only a verified latest.json may answer a later 304
+	res.Store() // only a body that verified is ever served from the cache
 	if rel, err := signedrepo.Release(t); err == nil {
 		if err := s.trust.KeepManifest(rel); err != nil {
 			s.log.Debug("could not keep the manifest of latest.json", "err", err)
