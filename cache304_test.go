@@ -58,10 +58,11 @@ type statusRec struct {
 
 func (r *statusRec) WriteHeader(c int) { r.code = c; r.ResponseWriter.WriteHeader(c) }
 
-// TestNoOpCheckIs304AtAnySize: with a latest.json well above the old 256 KiB
-// cache cap, a no-op check by a new process is one request answered 304; and
-// a body that fails verification is never cached (issue 13 item 6): after a
-// forged latest.json, the next check still revalidates the last good one.
+// TestNoOpCheckIs304AtAnySize: for a 1,000-file repository (its legacy
+// latest.json well above the old 256 KiB cache cap), a no-op check by a new
+// process is one request answered 304; and a body that fails verification
+// is never cached (issue 13 item 6): after a forged head.json, the next
+// check still revalidates the last good one.
 func TestNoOpCheckIs304AtAnySize(t *testing.T) {
 	f := repotest.New(t)
 	files := map[string]string{}
@@ -100,20 +101,23 @@ func TestNoOpCheckIs304AtAnySize(t *testing.T) {
 		_, err := newUpdater().Check(ctx)
 		return srv.take(), err
 	}
-	if l, err := check(); err != nil || len(l) != 1 || l[0] != "/latest.json 304" {
+	if l, err := check(); err != nil || len(l) != 1 || l[0] != "/head.json 304" {
 		t.Fatalf("no-op check: %v %v", l, err)
 	}
-	// A forged latest.json (valid JSON, bad signature) is refused and not
-	// cached.
-	latest := filepath.Join(f.Repo, repo.LatestPath)
-	good, _ := os.ReadFile(latest)
-	forged := strings.Replace(string(good), `"signatures"`, `"signatures_"`, 1)
-	os.WriteFile(latest, []byte(forged), 0o644)
-	if l, err := check(); err == nil || len(l) != 1 || l[0] != "/latest.json 200" {
-		t.Fatalf("forged latest.json: %v %v", l, err)
+	// A forged head.json (a head, but its last signature changed) is
+	// refused and not cached.
+	head := filepath.Join(f.Repo, repo.HeadPath)
+	good, _ := os.ReadFile(head)
+	i := strings.LastIndex(string(good), `"sig"`)
+	j := i + strings.IndexByte(string(good[i+6:]), '"') + 7
+	forged := []byte(string(good))
+	forged[j] ^= 1
+	os.WriteFile(head, forged, 0o644)
+	if l, err := check(); err == nil || len(l) != 1 || l[0] != "/head.json 200" {
+		t.Fatalf("forged head.json: %v %v", l, err)
 	}
-	os.WriteFile(latest, good, 0o644)
-	if l, err := check(); err != nil || len(l) != 1 || l[0] != "/latest.json 304" {
+	os.WriteFile(head, good, 0o644)
+	if l, err := check(); err != nil || len(l) != 1 || l[0] != "/head.json 304" {
 		t.Fatalf("after the forged answer, the good body should still be cached: %v %v", l, err)
 	}
 }

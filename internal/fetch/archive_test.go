@@ -94,7 +94,7 @@ func TestFromArchive(t *testing.T) {
 			}
 			dir := filepath.ToSlash(t.TempDir())
 			stage := path.Join(dir, ".stage")
-			st, err := Run(context.Background(), Options{FS: fsx.OS{}, Source: &a, Target: tgt, TargetDir: dir, StageDir: stage,
+			st, err := Run(context.Background(), Options{FS: fsx.OS{Root: dir}, Source: &a, Target: tgt, TargetDir: dir, StageDir: stage, PartDir: path.Join(dir, ".ota", "partial"),
 				Archive: Archive{Files: len(tree), Bytes: bytes, Attributes: tc.attributes}}, changes)
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {

@@ -699,7 +699,7 @@ func stageFrom(o Options, e *source.Entry, dst string, r io.Reader) (int64, erro
 		return 0, &localErr{fmt.Errorf("stage %s: %w", e.Path, err)}
 	}
 	_ = fsx.RemoveAll(o.FS, dst)
-	part := dst + ".part"
+	part := o.part(e.Path) // apart from the stage, like every download
 	f, err := o.FS.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm(e))
 	if err != nil {
 		return 0, &localErr{fmt.Errorf("stage %s: %w", e.Path, err)}
