@@ -52,44 +52,8 @@ go build -o "$tmp/ota" ./cmd/ota
 go build -o "$tmp/tcpcount" ./bench/tcpcount
 ota=$tmp/ota
 
-wait_port() {
-  local i
-  for ((i = 0; i < 100; i++)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  die "nothing listens on 127.0.0.1:$1"
-}
-start_relay() { # NAME TARGET_PORT: sets relay_port
-  local name=$1 target=$2 i
-  : >"$tmp/$name.relay"
-  "$tmp/tcpcount" relay "127.0.0.1:$target" "$tmp/$name.relay" >"$tmp/$name.relayport" &
-  pids+=($!)
-  for ((i = 0; i < 100; i++)); do
-    [[ -s $tmp/$name.relayport ]] && break
-    sleep 0.1
-  done
-  relay_port=$(<"$tmp/$name.relayport")
-  [[ -n $relay_port ]] || die "relay $name did not start"
-}
-relay_mark() { # NAME: highest connection number once all are closed
-  local f=$tmp/$1.relay i
-  for ((i = 0; i < 100; i++)); do
-    if awk '$1=="open"{o++} $1=="close"{c++} END{exit !(o==c)}' "$f"; then
-      awk '$1=="open"{n=$2} END{print n+0}' "$f"
-      return 0
-    fi
-    sleep 0.1
-  done
-  die "connections through relay $1 did not close"
-}
-relay_sum() { # NAME AFTER: "UP DOWN CONNECTIONS"
-  relay_mark "$1" >/dev/null
-  awk -v a="$2" '$1=="close" && $2>a {u+=$3; d+=$4; n++} END{printf "%d %d %d\n", u, d, n}' "$tmp/$1.relay"
-}
-fmt() {
-  awk -v n="$1" 'BEGIN { s = sprintf("%d", n); r = ""; while (length(s) > 3) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) } printf "%s%s", s, r }'
-}
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
 same_as() { # TREE DIR
   diff -r -x .ota -x .ota_stage -x .ota_backup -x version.json -x ota_error.json -x ota_config.json -x .git "$1" "$2" >"$tmp/diff.out" 2>&1 || {
     head -20 "$tmp/diff.out" >&2

@@ -61,50 +61,9 @@ ota=$tmp/ota
 
 # ---------------------------------------------------------------- helpers
 
-# wait_port PORT: until something listens on 127.0.0.1:PORT (10 s).
-wait_port() {
-  local i
-  for ((i = 0; i < 100; i++)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  die "nothing listens on 127.0.0.1:$1"
-}
-
-# start_relay NAME TARGET_PORT: counting relay in front of TARGET_PORT;
-# sets relay_port, log in $tmp/NAME.relay.
-start_relay() {
-  local name=$1 target=$2 i
-  : >"$tmp/$name.relay"
-  "$tmp/tcpcount" relay "127.0.0.1:$target" "$tmp/$name.relay" >"$tmp/$name.relayport" &
-  pids+=($!)
-  for ((i = 0; i < 100; i++)); do
-    [[ -s $tmp/$name.relayport ]] && break
-    sleep 0.1
-  done
-  relay_port=$(<"$tmp/$name.relayport")
-  [[ -n $relay_port ]] || die "relay $name did not start"
-}
-
-# relay_mark NAME: wait until every connection through the relay is closed,
-# print the highest connection number so far.
-relay_mark() {
-  local f=$tmp/$1.relay i
-  for ((i = 0; i < 100; i++)); do
-    if awk '$1=="open"{o++} $1=="close"{c++} END{exit !(o==c)}' "$f"; then
-      awk '$1=="open"{n=$2} END{print n+0}' "$f"
-      return 0
-    fi
-    sleep 0.1
-  done
-  die "connections through relay $1 did not close"
-}
-
-# relay_sum NAME AFTER: "UP DOWN CONNECTIONS" over connections numbered > AFTER.
-relay_sum() {
-  relay_mark "$1" >/dev/null
-  awk -v a="$2" '$1=="close" && $2>a {u+=$3; d+=$4; n++} END{printf "%d %d %d\n", u, d, n}' "$tmp/$1.relay"
-}
+# wait_port, start_relay, relay_mark, relay_sum, fmt.
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"
 
 # same_as_new DIR: DIR equals new/ (ignoring ota's and git's own files).
 same_as_new() {
@@ -116,10 +75,6 @@ check_new() { # LABEL DIR
     head -20 "$tmp/diff.out" >&2
     die "$1: the device folder differs from new/"
   }
-}
-
-fmt() { # thousands separators
-  awk -v n="$1" 'BEGIN { s = sprintf("%d", n); r = ""; while (length(s) > 3) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) } printf "%s%s", s, r }'
 }
 
 # ---------------------------------------------------------------- workload facts
