@@ -230,10 +230,7 @@ func newVersionCmd(g *Global) *cobra.Command {
 		Short: "Print the ota version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := "(devel)"
-			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-				v = bi.Main.Version
-			}
+			v := Version()
 			if g.JSON {
 				return g.printJSON(map[string]string{"version": v})
 			}
@@ -241,6 +238,21 @@ func newVersionCmd(g *Global) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// version is set at link time by packaging (-X .../internal/cli.version=1.2.3).
+var version string
+
+// Version is the version of this build: set by packaging, else the module
+// version (go install), else "(devel)".
+func Version() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
 }
 
 func humanBytes(n int64) string {

@@ -124,6 +124,14 @@ func hint(k ota.Kind) string {
 	return ""
 }
 
+// Command is the whole command tree, for generating documentation (man
+// page, completions) at packaging time.
+func Command() *cobra.Command {
+	root := newRoot(&Global{IO: System()})
+	typedUsage(root)
+	return root
+}
+
 func newRoot(g *Global) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "ota",
