@@ -1,4 +1,4 @@
-// Package demo is `ota demo`: an offline walk through an update. It makes a
+// Package demo is `ota-demo` (cmd/ota-demo): an offline walk through an update. It makes a
 // real git repository, serves it through a local GitHub-compatible server on
 // 127.0.0.1, and updates a device folder through two versions with the same
 // Updater the agent uses, printing each step.
