@@ -60,6 +60,7 @@ func TestKillAtRandomMoments(t *testing.T) {
 	t.Logf("seed %d (rerun with OTA_KILL_SEED=%d)", seed, seed)
 	for _, layout := range []string{"inplace", "releases"} {
 		t.Run(layout, func(t *testing.T) {
+			t.Parallel() // the layouts share nothing; kill moments follow observed progress, not time
 			rng := rand.New(rand.NewPCG(seed, 0))
 			e := newEnv(t)
 			c1 := e.repo.Commit("v1", killFiles(1))
