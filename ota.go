@@ -595,4 +595,6 @@ func (u *Updater) preflight(p *plan.Plan) error {
 
 var errNoSource = errors.New("no source")
 
+// seconds converts a config value in seconds (fractions allowed) to a
+// duration: the one conversion every *_sec key goes through.
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }

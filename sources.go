@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"path"
 	"path/filepath"
-	"time"
 
 	"github.com/otafleet/ota/config"
 	"github.com/otafleet/ota/internal/fetch"
@@ -32,14 +31,13 @@ const ManifestFile = "repo-manifest"
 
 // httpOptions maps the config's transfer keys onto the HTTP client.
 func httpOptions(cfg config.Config, log *slog.Logger) httpx.Options {
-	sec := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
 	return httpx.Options{
-		ConnectTimeout: sec(cfg.ConnectTimeoutSec),
-		Timeout:        sec(cfg.HTTPTimeoutSec),
+		ConnectTimeout: seconds(cfg.ConnectTimeoutSec),
+		Timeout:        seconds(cfg.HTTPTimeoutSec),
 		UserAgent:      cfg.UserAgent,
 		Attempts:       cfg.HTTPRetries,
-		Backoff:        sec(cfg.BackoffSec),
-		MaxBackoff:     sec(cfg.MaxBackoffSec),
+		Backoff:        seconds(cfg.BackoffSec),
+		MaxBackoff:     seconds(cfg.MaxBackoffSec),
 		Logger:         log,
 	}
 }
@@ -118,7 +116,7 @@ func newTrust(cfg config.Config) (signedrepo.Trust, error) {
 	return signedrepo.Trust{
 		Verifier: repo.Verifier{
 			TrustedKeys: keys,
-			ClockSlack:  time.Duration(cfg.ClockSlackSec * float64(time.Second)),
+			ClockSlack:  seconds(cfg.ClockSlackSec),
 			Limits:      repo.Limits{MaxFiles: cfg.MaxTreeFiles, MaxMetadataSize: cfg.MaxTreeSizeKB << 10},
 		},
 		Seen:      repo.FileSeen{Path: path.Join(state, SeenFile)},
