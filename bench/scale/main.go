@@ -225,6 +225,13 @@ func runOta(bin, cfg string, env []string, args ...string) result {
 		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 		r.rssKB, _ = strconv.ParseInt(lines[len(lines)-1], 10, 64)
 	}
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.Contains(l, "WARN") || strings.Contains(l, "level=warn") || strings.HasPrefix(l, "warning") {
+			note := fmt.Sprintf("`ota %s` (%s) logged: %s", strings.Join(args, " "), filepath.Base(filepath.Dir(cfg)), oneLine(l))
+			notes = append(notes, note)
+			logf("%s", note)
+		}
+	}
 	if err != nil {
 		msg := out.String()
 		if len(msg) > 600 {
@@ -702,6 +709,7 @@ func startGitDaemon(base, home string) *gitDaemon {
 	cmd := exec.Command("git", "daemon", "--export-all", "--base-path="+base, "--listen=127.0.0.1",
 		fmt.Sprintf("--port=%d", port), "--reuseaddr", base)
 	cmd.Env = append(os.Environ(), "HOME="+home)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // stop() ends git-daemon's children too
 	must(cmd.Start())
 	waitPort(port)
 	target := fmt.Sprintf("127.0.0.1:%d", port)
@@ -758,6 +766,6 @@ func (g *gitDaemon) count(f func()) gitBytes {
 
 func (g *gitDaemon) stop() {
 	g.ln.Close()
-	g.cmd.Process.Kill()
+	syscall.Kill(-g.cmd.Process.Pid, syscall.SIGKILL)
 	g.cmd.Wait()
 }
