@@ -355,7 +355,7 @@ func main() {
 	count(&r)
 	if r.err != "" {
 		gh["install (default config)"] = r
-		notes = append(notes, "GitHub first install with the default config failed: "+r.err)
+		notes = append(notes, "GitHub first install with the default config failed: "+oneLine(r.err))
 		writeGHConfig(`,"max_tree_size_kb":0`)
 		logf("github: first install, max_tree_size_kb 0")
 		r = runOta(bin, ghCfg, nil, "update")
