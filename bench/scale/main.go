@@ -447,7 +447,7 @@ func main() {
 	var cloneT, fetchT time.Duration
 	clone := gd.count(func() {
 		s := time.Now()
-		git(tmp, home, "clone", "-q", gd.url+"/srv.git", gitDev)
+		git(tmp, home, "clone", "-q", "--single-branch", "--branch", "main", gd.url+"/srv.git", gitDev) // not refs/heads/v2, the update
 		cloneT = time.Since(s)
 	})
 	git(repoDir, home, "update-ref", "refs/heads/main", v2)
