@@ -20,7 +20,9 @@
 //
 //	go run ./bench/scale > bench/results/scale.md
 //
-// Flags: -files N (default 100000), -keep (keep the scratch folder).
+// Flags: -files N (default 100000), -keep (keep the scratch folder),
+// -profdir DIR (heap profiles). $SCALE_TMP is the scratch parent folder
+// (the results use a tmpfs: SCALE_TMP=/dev/shm/scale, created first).
 package main
 
 import (
@@ -467,8 +469,12 @@ func main() {
 		return ""
 	}
 	fmt.Printf("# Scale: %d files (issue 11 point 5)\n\n", *nFiles)
-	fmt.Printf("Command: `go run ./bench/scale > bench/results/scale.md` (run %s, %s, %s, %d CPUs, scratch on %s)\n\n",
-		time.Now().UTC().Format("2006-01-02T15:04Z"), goVersion(), cmdVersion("git", "--version"), nprocs(), fsOf(tmp))
+	envPrefix := ""
+	if base != "" {
+		envPrefix = "SCALE_TMP=" + base + " "
+	}
+	fmt.Printf("Command: `%sgo run ./bench/scale > bench/results/scale.md` (run %s, %s, %s, %d CPUs, scratch on %s)\n\n",
+		envPrefix, time.Now().UTC().Format("2006-01-02T15:04Z"), goVersion(), cmdVersion("git", "--version"), nprocs(), fsOf(tmp))
 	fmt.Printf("Repository: %d files in %d folders (20 top folders of 15 sub-folders, plus `assets/`), %d bytes of content:\n", *nFiles, folders, totalBytes)
 	fmt.Printf("%d small code-like text files (60 B – 1.6 KB) and %d of 1 MiB; written with `git fast-import` in %v.\n", *nFiles-bigFiles, bigFiles, genTime.Round(time.Millisecond))
 	fmt.Printf("The update: %d files changed in 5 folders (`pkg00/mod00`, `pkg04/mod00`, … `pkg16/mod00`), %d bytes of new content.\n\n", changed, changedBytes)
