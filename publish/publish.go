@@ -60,7 +60,8 @@ type Options struct {
 	Now      func() time.Time
 	Logger   *slog.Logger
 
-	skip string // another folder to leave out of a plain-folder --src
+	skip      string // another folder to leave out of a plain-folder --src
+	maxBundle int64  // tests: the device's bundle size limit (default repo.DefaultMaxMetadataSize)
 }
 
 // Result describes what Run published.
@@ -175,7 +176,18 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	if len(ks.rootPub) > 0 { // self-check: a device with root.pub must accept it
 		v := repo.Verifier{TrustedKeys: ks.rootPub, Now: func() time.Time { return now }}
+		v.Limits.MaxMetadataSize = o.maxBundle
+		if o.HeadOnly {
+			// Without latest.json no device reads this bundle (they read
+			// head.json and the binary manifest, checked below), so the
+			// device's bundle size limit does not apply: a 100,000-file
+			// release is a 29 MB bundle.
+			v.Limits.MaxMetadataSize = int64(len(data))
+		}
 		if _, err := v.Verify(data, repo.Seen{}); err != nil {
+			if errors.Is(err, repo.ErrTooLarge) {
+				return nil, fmt.Errorf("publish: the full signed file list (%s, read by agents before the head format) is too large for a device: %w; publish with --legacy-latest=false once every device reads head.json", repo.LatestPath, err)
+			}
 			return nil, fmt.Errorf("publish: signed metadata does not verify with %s: %w", RootPubFile, err)
 		}
 	}

@@ -232,3 +232,44 @@ func TestHeadAndManifestDeltas(t *testing.T) {
 		}
 	}
 }
+
+// TestHeadOnlyLargeRelease: the full bundle (metadata/N.json) is over the
+// device's bundle limit. Served as latest.json it is refused with a hint;
+// with HeadOnly no device reads it, so the release is published.
+func TestHeadOnlyLargeRelease(t *testing.T) {
+	d := t.TempDir()
+	src, keys, out := filepath.Join(d, "src"), filepath.Join(d, "keys"), filepath.Join(d, "repo")
+	if err := Keygen(KeygenOptions{Dir: keys}); err != nil {
+		t.Fatal(err)
+	}
+	many := map[string]string{}
+	for i := range 20 {
+		many[fmt.Sprintf("f%02d.txt", i)] = fmt.Sprint(i)
+	}
+	write(t, src, many)
+	o := Options{Src: src, Out: out, Keys: keys, maxBundle: 2000}
+	_, err := Run(context.Background(), o)
+	if !errors.Is(err, repo.ErrTooLarge) || !strings.Contains(err.Error(), "--legacy-latest=false") {
+		t.Fatalf("legacy latest.json over the limit: want ErrTooLarge with a hint, got %v", err)
+	}
+	o.HeadOnly = true
+	if _, err := Run(context.Background(), o); err != nil {
+		t.Fatalf("head only: %v", err)
+	}
+	v := verifier(t, keys)
+	b, err := os.ReadFile(filepath.Join(out, repo.HeadPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vh, err := v.VerifyHead(b, repo.Seen{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	man, err := os.ReadFile(filepath.Join(out, filepath.FromSlash(repo.ManifestPath(vh.Head.Manifest.SHA256))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel, err := v.Manifest(vh, man); err != nil || len(rel.Files) != 20 {
+		t.Fatalf("manifest: %v", err)
+	}
+}

@@ -991,6 +991,13 @@ func (s *Server) archive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	prefix := r.PathValue("o") + "-" + r.PathValue("r") + "-" + sha[:7] + "/"
+	w.Header().Set("Content-Type", "application/x-gzip")
+	w.Header().Set("Content-Disposition", "attachment; filename="+prefix[:len(prefix)-1]+".tar.gz")
+	w.Header().Set("ETag", `"`+sha+`"`)
+	if f := faultFrom(r.Context()); f == nil || f.Kind != Corrupt {
+		s.streamArchive(w, rp.dir, prefix, sha)
+		return
+	}
 	data, err := s.git(rp.dir, "archive", "--format=tar", "--prefix="+prefix, sha)
 	if err != nil {
 		http.Error(w, err.Error(), 500)
@@ -1006,11 +1013,38 @@ func (s *Server) archive(w http.ResponseWriter, r *http.Request) {
 	zw := gzip.NewWriter(&gz)
 	zw.Write(data)
 	zw.Close()
-	w.Header().Set("Content-Type", "application/x-gzip")
-	w.Header().Set("Content-Disposition", "attachment; filename="+prefix[:len(prefix)-1]+".tar.gz")
-	w.Header().Set("ETag", `"`+sha+`"`)
 	w.Header().Set("Content-Length", strconv.Itoa(gz.Len()))
 	w.Write(gz.Bytes())
+}
+
+// streamArchive sends `git archive` through gzip as it is produced, without
+// a Content-Length, as codeload does: the first bytes leave at once even
+// for a tree of 100,000 files (buffering it took longer than a client's
+// idle-read timeout). A git failure midway cuts the stream short, which the
+// client sees as a broken gzip stream.
+func (s *Server) streamArchive(w http.ResponseWriter, dir, prefix, sha string) {
+	cmd := exec.Command("git", "archive", "--format=tar", "--prefix="+prefix, sha)
+	cmd.Dir = dir
+	cmd.Env = gitfixture.Env(s.home)
+	out, err := cmd.StdoutPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		http.Error(w, err.Error(), 500)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush() // headers now, as codeload: the archive follows as git writes it
+	}
+	zw := gzip.NewWriter(w)
+	if _, err = io.Copy(zw, out); err != nil {
+		cmd.Process.Kill() // the client went away; git may be blocked on the pipe
+	}
+	if werr := cmd.Wait(); err == nil && werr == nil {
+		zw.Close() // only a complete archive gets the gzip trailer
+	}
 }
 
 // corruptTar flips the first byte of the first non-empty regular file,

@@ -589,3 +589,37 @@ func TestLyingServers(t *testing.T) {
 		t.Fatal("corruption fault did not corrupt")
 	}
 }
+
+// TestTreeWalkBudgetMessage: max_tree_size_kb bounds every folder a
+// truncated tree's walk lists together; running out midway is ErrTooLarge
+// and the message says the limit is for the whole listing (a single 10 KB
+// response "over a 15 KB limit" would read as a contradiction).
+func TestTreeWalkBudgetMessage(t *testing.T) {
+	e := newEnv(t)
+	files := map[string]gitfixture.File{}
+	for i := range 150 {
+		files[fmt.Sprintf("d%d/a-rather-long-file-name-%03d.txt", i%3, i)] = gitfixture.File{Content: fmt.Sprint(i)}
+	}
+	c := e.repo.Commit("many", files)
+	e.fg.SetKnobs(fakegithub.Knobs{TruncateTreesAt: 4})
+	s := e.src(t, Config{Commit: c})
+	tgt, _ := s.Resolve(ctx)
+	e.fg.ResetRequests()
+	if _, err := s.Tree(ctx, tgt); err != nil {
+		t.Fatal(err)
+	}
+	reqs := e.fg.Requests() // truncated recursive, root, d0, d1, d2
+	if len(reqs) != 5 {
+		t.Fatalf("%d requests: %v", len(reqs), reqs)
+	}
+	root, folder := reqs[1].Bytes, reqs[2].Bytes
+	limitKB := (root + folder + folder/2) / 1024 // room for root and d0, not d1
+	if limitKB*1024 <= root+folder || limitKB*1024 >= root+2*folder {
+		t.Fatalf("fixture: root %d, folder %d bytes leave no limit between two and three listings", root, folder)
+	}
+	s = e.src(t, Config{Commit: c, MaxTreeSizeKB: limitKB})
+	_, err := s.Tree(ctx, tgt)
+	if !errors.Is(err, source.ErrTooLarge) || !strings.Contains(err.Error(), fmt.Sprintf("(limit: %d KB for the whole listing", limitKB)) {
+		t.Fatalf("want ErrTooLarge naming the limit for the whole listing, got %v", err)
+	}
+}

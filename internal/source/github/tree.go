@@ -141,6 +141,12 @@ func (s *Source) treeErr(w *treeWalk, err error) error {
 	var tl *httpx.TooLargeError
 	if errors.As(err, &tl) {
 		limitKB := s.cfg.MaxTreeSizeKB
+		if used := limitKB*1024 - w.maxBytes; used > 0 && w.requests > 1 {
+			// The limit spans every folder listed: say so, or "71220 bytes
+			// (limit: 16384 KB)" reads as a contradiction.
+			return fmt.Errorf("tree %s: listing too large: more than %d KB in %d responses (limit: %d KB for the whole listing, %d bytes read before this response); raise max_tree_size_kb: %w",
+				w.target, limitKB, w.requests, limitKB, used, source.ErrTooLarge)
+		}
 		if tl.Size >= 0 {
 			return fmt.Errorf("tree %s: response too large: %d bytes (limit: %d KB); raise max_tree_size_kb: %w", w.target, tl.Size, limitKB, source.ErrTooLarge)
 		}
