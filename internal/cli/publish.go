@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -107,6 +108,9 @@ func runPublish(cmd *cobra.Command, g *Global, o *PublishOptions) error {
 		o.Rollout = &repo.Rollout{Start: time.Now().UTC().Truncate(time.Second), StartPercent: max(o.RolloutPercent, 0), RampDuration: repo.Duration(ramp)}
 	}
 	res, err := publish.Run(cmd.Context(), o.Options)
+	if errors.Is(err, repo.ErrTooLarge) {
+		return usageError{err} // a choice of flags (--legacy-latest=false), not a bug: exit 2
+	}
 	if err != nil {
 		return err
 	}
