@@ -13,16 +13,14 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/otafleet/ota/bench/internal/gitd"
 	"github.com/otafleet/ota/internal/ghserver"
 )
 
@@ -95,9 +93,9 @@ func main() {
 	}
 	gitBare := filepath.Join(tmp, "srv.git")
 	git(tmp, home, "clone", "-q", "--bare", repo, gitBare)
-	gitd := startGitDaemon(tmp, home)
-	defer gitd.stop()
-	gitClone := gitd.count(func() { git(tmp, home, "clone", "-q", gitd.url+"/srv.git", filepath.Join(tmp, "gitdev")) })
+	gd := startGitDaemon(tmp, home)
+	defer gd.Stop()
+	gitClone := gd.Count(func() { git(tmp, home, "clone", "-q", gd.URL+"/srv.git", filepath.Join(tmp, "gitdev")) })
 	type tally struct {
 		reqs, api, raw, archive, n304 int
 		bytes, tree                   int64
@@ -133,7 +131,7 @@ func main() {
 	updT := run("update")
 	upd := count()
 	git(repo, home, "push", "-q", gitBare, "main")
-	gitFetch := gitd.count(func() { git(filepath.Join(tmp, "gitdev"), home, "fetch", "-q", "origin") })
+	gitFetch := gd.Count(func() { git(filepath.Join(tmp, "gitdev"), home, "fetch", "-q", "origin") })
 	var times []time.Duration
 	var noop tally
 	for i := 0; i < 9; i++ {
@@ -196,8 +194,8 @@ func main() {
 	fmt.Println()
 	fmt.Println("| git | bytes down | bytes up | ota body bytes | ota / git down |")
 	fmt.Println("|---|---|---|---|---|")
-	fmt.Printf("| `git clone` (first install) | %d | %d | %d | %.2f |\n", gitClone.down, gitClone.up, install.bytes, float64(install.bytes)/float64(gitClone.down))
-	fmt.Printf("| `git fetch` (the update) | %d | %d | %d | %.2f |\n", gitFetch.down, gitFetch.up, upd.bytes, float64(upd.bytes)/float64(gitFetch.down))
+	fmt.Printf("| `git clone` (first install) | %d | %d | %d | %.2f |\n", gitClone.Down, gitClone.Up, install.bytes, float64(install.bytes)/float64(gitClone.Down))
+	fmt.Printf("| `git fetch` (the update) | %d | %d | %d | %.2f |\n", gitFetch.Down, gitFetch.Up, upd.bytes, float64(upd.bytes)/float64(gitFetch.Down))
 	fmt.Println()
 	fmt.Println("Rollback times are whole processes (start, config, lock, recovery check, the switch, fsyncs).")
 	fmt.Println()
@@ -226,96 +224,14 @@ func goVersion() string {
 	return strings.TrimSpace(string(out))
 }
 
-// gitDaemon is `git daemon` behind a counting TCP relay.
-type gitDaemon struct {
-	cmd      *exec.Cmd
-	url      string
-	mu       sync.Mutex
-	up, down int64
-	ln       net.Listener
-}
-
-type gitBytes struct{ up, down int64 }
-
 func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := gitd.FreePort()
 	must(err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
-func startGitDaemon(base, home string) *gitDaemon {
-	port := freePort()
-	cmd := exec.Command("git", "daemon", "--export-all", "--base-path="+base, "--listen=127.0.0.1",
-		fmt.Sprintf("--port=%d", port), "--reuseaddr", base)
-	cmd.Env = append(os.Environ(), "HOME="+home)
-	must(cmd.Start())
-	target := fmt.Sprintf("127.0.0.1:%d", port)
-	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", target)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if i > 100 {
-			must(fmt.Errorf("git daemon did not start: %v", err))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func startGitDaemon(base, home string) *gitd.Daemon {
+	d, err := gitd.Start(base, home)
 	must(err)
-	g := &gitDaemon{cmd: cmd, ln: ln, url: "git://" + ln.Addr().String()}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go g.relay(c, target)
-		}
-	}()
-	return g
-}
-
-func (g *gitDaemon) relay(c net.Conn, target string) {
-	defer c.Close()
-	s, err := net.Dial("tcp", target)
-	if err != nil {
-		return
-	}
-	defer s.Close()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		n, _ := io.Copy(s, c)
-		s.(*net.TCPConn).CloseWrite()
-		g.mu.Lock()
-		g.up += n
-		g.mu.Unlock()
-	}()
-	n, _ := io.Copy(c, s)
-	c.(*net.TCPConn).CloseWrite()
-	wg.Wait()
-	g.mu.Lock()
-	g.down += n
-	g.mu.Unlock()
-}
-
-// count runs f (a git command through the relay) and returns the bytes it moved.
-func (g *gitDaemon) count(f func()) gitBytes {
-	g.mu.Lock()
-	up, down := g.up, g.down
-	g.mu.Unlock()
-	f()
-	time.Sleep(100 * time.Millisecond) // the relay goroutines finish after git exits
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return gitBytes{g.up - up, g.down - down}
-}
-
-func (g *gitDaemon) stop() {
-	g.ln.Close()
-	g.cmd.Process.Kill()
-	g.cmd.Wait()
+	return d
 }

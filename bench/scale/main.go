@@ -32,7 +32,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -40,10 +39,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/otafleet/ota/bench/internal/gitd"
 	"github.com/otafleet/ota/internal/ghserver"
 )
 
@@ -444,16 +443,16 @@ func main() {
 	// ---- git ----
 	logf("git: clone and fetch over git daemon")
 	gd := startGitDaemon(tmp, home)
-	defer gd.stop()
+	defer gd.Stop()
 	gitDev := filepath.Join(tmp, "gitdev")
 	var cloneT, fetchT time.Duration
-	clone := gd.count(func() {
+	clone := gd.Count(func() {
 		s := time.Now()
-		git(tmp, home, "clone", "-q", "--single-branch", "--branch", "main", gd.url+"/srv.git", gitDev) // not refs/heads/v2, the update
+		git(tmp, home, "clone", "-q", "--single-branch", "--branch", "main", gd.URL+"/srv.git", gitDev) // not refs/heads/v2, the update
 		cloneT = time.Since(s)
 	})
 	git(repoDir, home, "update-ref", "refs/heads/main", v2)
-	fetch := gd.count(func() {
+	fetch := gd.Count(func() {
 		s := time.Now()
 		git(gitDev, home, "fetch", "-q", "origin")
 		git(gitDev, home, "merge", "-q", "--ff-only", "origin/main")
@@ -527,8 +526,8 @@ func main() {
 	fmt.Println()
 	fmt.Println("| git | wall time | bytes down | bytes up |")
 	fmt.Println("|---|---|---|---|")
-	fmt.Printf("| `git clone` (first install) | %v | %d | %d |\n", cloneT.Round(time.Millisecond), clone.down, clone.up)
-	fmt.Printf("| `git fetch` + merge (the update) | %v | %d | %d |\n", fetchT.Round(time.Millisecond), fetch.down, fetch.up)
+	fmt.Printf("| `git clone` (first install) | %v | %d | %d |\n", cloneT.Round(time.Millisecond), clone.Down, clone.Up)
+	fmt.Printf("| `git fetch` + merge (the update) | %v | %d | %d |\n", fetchT.Round(time.Millisecond), fetch.Down, fetch.Up)
 	fmt.Println()
 	for _, n := range notes {
 		fmt.Println("- " + n)
@@ -701,101 +700,16 @@ func (n *nginx) stop() {
 	}
 }
 
-func waitPort(port int) {
-	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-			return
-		}
-		if i > 100 {
-			must(fmt.Errorf("nothing listens on 127.0.0.1:%d: %v", port, err))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// ---- git daemon behind a counting relay (as bench/agent) ----
-
-type gitDaemon struct {
-	cmd      *exec.Cmd
-	url      string
-	mu       sync.Mutex
-	up, down int64
-	ln       net.Listener
-}
-
-type gitBytes struct{ up, down int64 }
+func waitPort(port int) { must(gitd.WaitPort(port)) }
 
 func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := gitd.FreePort()
 	must(err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
-func startGitDaemon(base, home string) *gitDaemon {
-	port := freePort()
-	cmd := exec.Command("git", "daemon", "--export-all", "--base-path="+base, "--listen=127.0.0.1",
-		fmt.Sprintf("--port=%d", port), "--reuseaddr", base)
-	cmd.Env = append(os.Environ(), "HOME="+home)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // stop() ends git-daemon's children too
-	must(cmd.Start())
-	waitPort(port)
-	target := fmt.Sprintf("127.0.0.1:%d", port)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func startGitDaemon(base, home string) *gitd.Daemon {
+	d, err := gitd.Start(base, home)
 	must(err)
-	g := &gitDaemon{cmd: cmd, ln: ln, url: "git://" + ln.Addr().String()}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go g.relay(c, target)
-		}
-	}()
-	return g
-}
-
-func (g *gitDaemon) relay(c net.Conn, target string) {
-	defer c.Close()
-	s, err := net.Dial("tcp", target)
-	if err != nil {
-		return
-	}
-	defer s.Close()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		n, _ := io.Copy(s, c)
-		s.(*net.TCPConn).CloseWrite()
-		g.mu.Lock()
-		g.up += n
-		g.mu.Unlock()
-	}()
-	n, _ := io.Copy(c, s)
-	c.(*net.TCPConn).CloseWrite()
-	wg.Wait()
-	g.mu.Lock()
-	g.down += n
-	g.mu.Unlock()
-}
-
-func (g *gitDaemon) count(f func()) gitBytes {
-	g.mu.Lock()
-	up, down := g.up, g.down
-	g.mu.Unlock()
-	f()
-	time.Sleep(200 * time.Millisecond)
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return gitBytes{g.up - up, g.down - down}
-}
-
-func (g *gitDaemon) stop() {
-	g.ln.Close()
-	syscall.Kill(-g.cmd.Process.Pid, syscall.SIGKILL)
-	g.cmd.Wait()
+	return d
 }
