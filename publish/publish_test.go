@@ -205,21 +205,9 @@ func TestHeadAndManifestDeltas(t *testing.T) {
 		if _, err := Run(context.Background(), o); err != nil {
 			t.Fatal(err)
 		}
-		b, err := os.ReadFile(filepath.Join(out, repo.HeadPath))
-		if err != nil {
-			t.Fatal(err)
-		}
-		vh, err := v.VerifyHead(b, repo.Seen{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		man, err := os.ReadFile(filepath.Join(out, filepath.FromSlash(repo.ManifestPath(vh.Head.Manifest.SHA256))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rel, err := v.Manifest(vh, man)
-		if err != nil || rel.Version != int64(i+1) || len(rel.Files) != 31 || len(b) > 1500 {
-			t.Fatalf("version %d: %v, %d-byte head", i+1, err, len(b))
+		b, vh, rel := readHead(t, v, out)
+		if rel.Version != int64(i+1) || len(rel.Files) != 31 || len(b) > 1500 {
+			t.Fatalf("version %d: %d-byte head", i+1, len(b))
 		}
 		mans = append(mans, vh.Head.Manifest.SHA256)
 		if _, err := os.Stat(filepath.Join(out, repo.LatestPath)); (err == nil) != (i < 2) {
@@ -256,7 +244,15 @@ func TestHeadOnlyLargeRelease(t *testing.T) {
 	if _, err := Run(context.Background(), o); err != nil {
 		t.Fatalf("head only: %v", err)
 	}
-	v := verifier(t, keys)
+	if _, _, rel := readHead(t, verifier(t, keys), out); len(rel.Files) != 20 {
+		t.Fatalf("manifest: %d files", len(rel.Files))
+	}
+}
+
+// readHead reads and verifies the head published in out and the manifest it
+// names; it returns the head's bytes too.
+func readHead(t *testing.T, v *repo.Verifier, out string) ([]byte, *repo.VerifiedHead, *repo.Release) {
+	t.Helper()
 	b, err := os.ReadFile(filepath.Join(out, repo.HeadPath))
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +265,9 @@ func TestHeadOnlyLargeRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rel, err := v.Manifest(vh, man); err != nil || len(rel.Files) != 20 {
+	rel, err := v.Manifest(vh, man)
+	if err != nil {
 		t.Fatalf("manifest: %v", err)
 	}
+	return b, vh, rel
 }
