@@ -38,7 +38,7 @@ type Config struct {
 	Branch    string `json:"branch"`
 	Tag       string `json:"tag"`    // pin a tag
 	Commit    string `json:"commit"` // pin a commit
-	Token     string `json:"token"`
+	Token     Secret `json:"token"`
 	APIURL    string `json:"api_url"`
 	RawURL    string `json:"raw_url"`
 	UserAgent string `json:"user_agent"`
@@ -245,9 +245,9 @@ func Parse(path string, raw []byte) (Config, error) {
 	}
 	if c.Token == "" {
 		if t := os.Getenv("OTA_TOKEN"); t != "" {
-			c.Token = t
+			c.Token = Secret(t)
 		} else {
-			c.Token = os.Getenv("GITHUB_TOKEN")
+			c.Token = Secret(os.Getenv("GITHUB_TOKEN"))
 		}
 	}
 	problems = append(problems, c.validate()...)

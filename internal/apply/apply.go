@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/otafleet/ota/internal/statedir"
 	"io/fs"
 	"path"
 	"sort"
@@ -36,7 +37,7 @@ import (
 )
 
 // JournalFile is the journal's name inside state_dir.
-const JournalFile = "journal.json"
+const JournalFile = statedir.Journal
 
 // Dirs are the absolute folders apply works in. Stage, Backup and State must
 // be on the target's filesystem (rename is only atomic within one).
@@ -46,7 +47,7 @@ type Dirs struct {
 
 // Objects is the content-addressed store of the previous version's displaced
 // files: Objects/<git blob sha1>.
-func (d Dirs) Objects() string { return path.Join(d.State, "objects") }
+func (d Dirs) Objects() string { return path.Join(d.State, statedir.Objects) }
 
 // Op kinds.
 const (

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/otafleet/ota/internal/statedir"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -172,7 +173,7 @@ func Available(dir string) (int64, error) {
 }
 
 // InhibitFileName is the default inhibit file below the state directory.
-const InhibitFileName = "inhibit"
+const InhibitFileName = statedir.Inhibit
 
 // Inhibit returns a gate that refuses while the file at path exists
 // (inhibit_file; RAUC-style). The first line of the file, if any, is quoted

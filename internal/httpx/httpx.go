@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/otafleet/ota/config"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -46,29 +47,9 @@ const (
 	errorBodyLimit        = 4 << 10
 )
 
-// Secret is a credential. It prints and logs as REDACTED; call Reveal to get
-// the value for the one place that needs it.
-type Secret string
-
-// String implements fmt.Stringer.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return "REDACTED"
-}
-
-// GoString implements fmt.GoStringer so %#v does not leak it either.
-func (s Secret) GoString() string { return strconv.Quote(s.String()) }
-
-// LogValue implements slog.LogValuer.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
-
-// MarshalText keeps the secret out of JSON/YAML dumps of a config.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
-// Reveal returns the secret value.
-func (s Secret) Reveal() string { return string(s) }
+// Secret is a credential; it is config.Secret, the one secret type (prints
+// and logs as REDACTED; Reveal gives the value).
+type Secret = config.Secret
 
 // Options configures a Client. Zero values select the defaults.
 type Options struct {

@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"fmt"
+	"github.com/otafleet/ota/internal/statedir"
 	"path"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 )
 
 // CrashLogFile is the crash log's name in the state directory.
-const CrashLogFile = "crashes.json"
+const CrashLogFile = statedir.CrashLog
 
 // Input is what Evaluate looks at.
 type Input struct {

@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/otafleet/ota/internal/statedir"
 	"io/fs"
 	"os"
 	"path"
@@ -36,9 +37,9 @@ import (
 
 // Names inside target_dir.
 const (
-	ReleasesDir = "releases"
-	CurrentLink = "current"
-	PrevLink    = "previous"
+	ReleasesDir = statedir.Releases
+	CurrentLink = statedir.Current
+	PrevLink    = statedir.Previous
 	// VersionLink is the target of target_dir/version.json.
 	VersionLink = CurrentLink + "/" + state.VersionFile
 )

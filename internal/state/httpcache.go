@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/otafleet/ota/internal/statedir"
 	"io/fs"
 	"path"
 	"sync"
@@ -14,7 +15,7 @@ import (
 
 // HTTPCacheDir holds the cached bodies too large to inline in HTTPCacheFile,
 // one file per body, named by the body's SHA-256.
-const HTTPCacheDir = "http-cache"
+const HTTPCacheDir = statedir.HTTPCacheDir
 
 // inlineMax is the largest body kept inside the index file; larger bodies get
 // their own file, so the index stays small (a few hundred bytes per entry)

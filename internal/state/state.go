@@ -17,6 +17,7 @@ package state
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/otafleet/ota/internal/statedir"
 	"io/fs"
 	"path"
 	"strconv"
@@ -29,11 +30,11 @@ import (
 
 // File names.
 const (
-	VersionFile   = "version.json"
-	ErrorFile     = "ota_error.json"
-	IndexFile     = "installed.json"
-	HTTPCacheFile = "http-cache.json"
-	PreviousFile  = "previous.json"
+	VersionFile   = statedir.Version
+	ErrorFile     = statedir.Errors
+	IndexFile     = statedir.Index
+	HTTPCacheFile = statedir.HTTPCacheIndex
+	PreviousFile  = statedir.PreviousIndex
 )
 
 // ReadVersion returns the installed version, or nil when none is recorded

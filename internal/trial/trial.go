@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/otafleet/ota/internal/statedir"
 	"io/fs"
 	"path"
 	"slices"
@@ -33,10 +34,10 @@ import (
 
 // File names below the state directory.
 const (
-	TrialFile       = "trial.json"
-	BadReleasesFile = "bad_releases.json"
-	ErrorFile       = "ota_error.json"
-	StatusFile      = "status.json"
+	TrialFile       = statedir.Trial
+	BadReleasesFile = statedir.BadReleases
+	ErrorFile       = statedir.Errors
+	StatusFile      = statedir.Status
 )
 
 // Limits.
