@@ -1,25 +1,11 @@
 package ota
 
-import (
-	"context"
-	"errors"
-	"io/fs"
-	"net"
-	"syscall"
-
-	"github.com/otafleet/ota/config"
-	"github.com/otafleet/ota/delta"
-	"github.com/otafleet/ota/internal/fsx"
-	"github.com/otafleet/ota/internal/hooks"
-	"github.com/otafleet/ota/internal/lockfile"
-	"github.com/otafleet/ota/internal/plan"
-	"github.com/otafleet/ota/internal/source"
-)
+import "github.com/otafleet/ota/internal/engine"
 
 // Kind classifies an error for exit codes and for scripts.
 type Kind int
 
-// Error kinds; the CLI exits with these numbers (documented in the README).
+// Error kinds; the ota command exits with these numbers (see the README).
 const (
 	KindOK       Kind = 0
 	KindOther    Kind = 1 // an unexpected failure (a bug: please report it)
@@ -32,50 +18,19 @@ const (
 	KindRefused  Kind = 8 // the pre_update hook refused the update; nothing changed
 )
 
-// Sentinel errors of the public API.
-var (
-	ErrNoSpace  = errors.New("not enough free space")
-	ErrBusy     = lockfile.ErrBusy
-	ErrRejected = errors.New("update rejected and reverted")
-	// ErrRefused: the pre_update hook refused the update (nothing changed).
-	ErrRefused = hooks.ErrRefused
-	ErrCrossFS = errors.New("stage and target are on different filesystems")
-	// ErrOtherWriters: target_dir or the state folder is writable by a user
-	// other than ota's (and allow_other_writers is off).
-	ErrOtherWriters = errors.New("another user can write where ota works")
-	// ErrUnsupportedFS: the filesystem lacks what the layout needs.
-	ErrUnsupportedFS = errors.New("filesystem not supported by this layout")
-)
-
 // Classify maps err to its Kind.
-func Classify(err error) Kind {
-	var ce *config.Error
-	var ne net.Error
-	var pe *fs.PathError
-	switch {
-	case err == nil:
-		return KindOK
-	case errors.As(err, &ce):
-		return KindConfig
-	case errors.Is(err, ErrBusy):
-		return KindBusy
-	case errors.Is(err, ErrRejected):
-		return KindRejected
-	case errors.Is(err, ErrRefused):
-		return KindRefused
-	case errors.Is(err, source.ErrUnverified), errors.Is(err, source.ErrBadData), errors.Is(err, source.ErrTruncated),
-		errors.Is(err, delta.ErrWrongBase), errors.Is(err, delta.ErrHashMismatch), errors.Is(err, delta.ErrCorrupt),
-		errors.Is(err, delta.ErrUnsupportedVersion), errors.Is(err, delta.ErrInvalidMagic):
-		return KindVerify
-	case errors.Is(err, ErrNoSpace), errors.Is(err, ErrCrossFS), errors.Is(err, ErrOtherWriters), errors.Is(err, fsx.ErrLinkInPath), errors.Is(err, plan.ErrConflict), errors.Is(err, ErrUnsupportedFS), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EACCES),
-		errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EIO), errors.Is(err, syscall.EPERM):
-		return KindLocal
-	case errors.Is(err, source.ErrNotFound), errors.Is(err, source.ErrRateLimit), errors.Is(err, source.ErrServer), errors.Is(err, source.ErrTransfer), errors.Is(err, source.ErrAuth),
-		errors.Is(err, source.ErrTooLarge), errors.Is(err, source.ErrNoRange), errors.As(err, &ne),
-		errors.Is(err, context.DeadlineExceeded):
-		return KindNetwork
-	case errors.As(err, &pe):
-		return KindLocal
-	}
-	return KindOther
-}
+func Classify(err error) Kind { return Kind(engine.Classify(err)) }
+
+// Errors to test with errors.Is.
+var (
+	// ErrBusy: another ota process holds the folder's lock.
+	ErrBusy = engine.ErrBusy
+	// ErrRejected: the update failed its health check and was reverted.
+	ErrRejected = engine.ErrRejected
+	// ErrRefused: the pre_update hook refused the update (nothing changed).
+	ErrRefused = engine.ErrRefused
+	// ErrNoSpace: not enough free space for the update.
+	ErrNoSpace = engine.ErrNoSpace
+	// ErrNoTrial: Confirm with no release on trial (Confirm ignores it).
+	ErrNoTrial = engine.ErrNoTrial
+)

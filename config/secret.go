@@ -36,10 +36,11 @@ func Seconds(f float64) time.Duration { return time.Duration(f * float64(time.Se
 
 // NoLimit maps a size or count limit from the config, where 0 means "no
 // limit" for every key that takes one, to the value a limit check compares
-// against: n itself, or the largest int64 for 0.
+// against: n itself, or for 0 a bound no device reaches (2^40, which still
+// survives a KiB-to-bytes shift without overflow).
 func NoLimit(n int64) int64 {
 	if n == 0 {
-		return 1<<63 - 1
+		return 1 << 40
 	}
 	return n
 }

@@ -12,15 +12,14 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/otafleet/ota"
-	"github.com/otafleet/ota/internal/agent"
+	"github.com/otafleet/ota/internal/engine"
 	"github.com/otafleet/ota/internal/sdnotify"
 	"github.com/otafleet/ota/internal/state"
 	"github.com/otafleet/ota/internal/trial"
 )
 
-// agentFor builds the policy agent over a fresh Updater.
-func (g *Global) agentFor(withProgress bool, lvl slog.Level) (*agent.Agent, error) {
+// engineFor builds the engine for a command.
+func (g *Global) engineFor(withProgress bool, lvl slog.Level) (*engine.Engine, error) {
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, err
@@ -29,15 +28,11 @@ func (g *Global) agentFor(withProgress bool, lvl slog.Level) (*agent.Agent, erro
 		lvl = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(g.IO.Err, &slog.HandlerOptions{Level: lvl}))
-	o := ota.Options{Logger: log, Source: g.source}
+	o := engine.Options{Logger: log, Source: g.source}
 	if withProgress && g.showProgress() {
 		o.Progress = newBar(g.IO.Err)
 	}
-	u, err := ota.New(cfg, o)
-	if err != nil {
-		return nil, err
-	}
-	return agent.New(u, cfg, log), nil
+	return engine.New(cfg, o)
 }
 
 // reportedError is an error whose JSON report was already printed on stdout
@@ -57,7 +52,7 @@ func (g *Global) printReportWithError(v any, err error) error {
 	if json.Unmarshal(b, &m) != nil {
 		return err
 	}
-	k := ota.Classify(err)
+	k := engine.Classify(err)
 	m["error"], m["exit_code"], m["kind"] = err.Error(), int(k), kindName(k)
 	if perr := g.printJSON(m); perr != nil {
 		return err
@@ -77,7 +72,7 @@ safe to run at every application start. With --json it prints
 {"confirmed", "release"}.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := g.agentFor(false, slog.LevelWarn)
+			a, err := g.engineFor(false, slog.LevelWarn)
 			if err != nil {
 				return err
 			}
@@ -117,17 +112,17 @@ update in progress runs to completion or rollback first). Under systemd
 (WatchdogSec). See packaging/systemd/ota.service.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := g.agentFor(false, slog.LevelInfo)
+			a, err := g.engineFor(false, slog.LevelInfo)
 			if err != nil {
 				return err
 			}
 			sigs := make(chan os.Signal, 4)
 			signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
 			defer signal.Stop(sigs)
-			return a.Daemon(cmd.Context(), agent.DaemonOptions{
+			return a.Daemon(cmd.Context(), engine.DaemonOptions{
 				Signals: sigs,
 				Notify:  sdnotify.New(nil),
-				Reload:  func() (*agent.Agent, error) { return g.agentFor(false, slog.LevelInfo) },
+				Reload:  func() (*engine.Engine, error) { return g.engineFor(false, slog.LevelInfo) },
 			})
 		},
 	}

@@ -29,7 +29,7 @@ is a list of reasons, every one that applies ([] when nothing holds the
 update back).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := g.agentFor(false, slog.LevelWarn)
+			a, err := g.engineFor(false, slog.LevelWarn)
 			if err != nil {
 				return err
 			}
@@ -98,7 +98,7 @@ With --json it prints {"updated", "current", "files_downloaded",
 success (exit 0).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := g.agentFor(!g.JSON, slog.LevelWarn)
+			a, err := g.engineFor(!g.JSON, slog.LevelWarn)
 			if err != nil {
 				return err
 			}
@@ -155,7 +155,7 @@ does not recover; any other command does. With --json it prints
 "bad_releases"}.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := g.agentFor(false, slog.LevelWarn)
+			a, err := g.engineFor(false, slog.LevelWarn)
 			if err != nil {
 				return err
 			}
@@ -203,11 +203,11 @@ to make sure the application never sees a half-applied update
 pending.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			u, err := g.updater(false)
+			e, err := g.engineFor(false, slog.LevelWarn)
 			if err != nil {
 				return err
 			}
-			out, err := u.Recover(cmd.Context())
+			out, _, err := e.Recover(cmd.Context(), false)
 			if err != nil {
 				return err
 			}

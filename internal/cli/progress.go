@@ -4,12 +4,12 @@ import (
 	"io"
 	"sync/atomic"
 
-	"github.com/otafleet/ota"
+	"github.com/otafleet/ota/internal/engine"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 )
 
-// bar is an ota.Progress drawn with mpb on a terminal: bytes, files, rate, ETA.
+// bar is an engine.Progress drawn with mpb on a terminal: bytes, files, rate, ETA.
 type bar struct {
 	w     io.Writer
 	p     *mpb.Progress
@@ -20,8 +20,8 @@ type bar struct {
 
 func newBar(w io.Writer) *bar { return &bar{w: w} }
 
-// NewProgressBar returns an ota.Progress that draws on w (a terminal).
-func NewProgressBar(w io.Writer) ota.Progress { return newBar(w) }
+// NewProgressBar returns an engine.Progress that draws on w (a terminal).
+func NewProgressBar(w io.Writer) engine.Progress { return newBar(w) }
 
 func (b *bar) Start(files int, total int64) {
 	b.total = files

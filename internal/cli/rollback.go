@@ -22,7 +22,7 @@ rejected instead: the version it came from returns, on_rollback runs, and the
 release is not retried. With --json it prints the same fields as update.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := g.agentFor(false, slog.LevelWarn)
+			a, err := g.engineFor(false, slog.LevelWarn)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,6 @@
 // Package cli is the ota command line: one Options struct and one run
 // function per command, over the public ota package. Exit codes come from
-// ota.Classify and are documented in the README.
+// engine.Classify and are documented in the README.
 package cli
 
 import (
@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/otafleet/ota"
 	"github.com/otafleet/ota/config"
+	"github.com/otafleet/ota/internal/engine"
 	"github.com/otafleet/ota/internal/source"
 )
 
@@ -52,12 +52,12 @@ func mainWith(ctx context.Context, g *Global, args []string) int {
 	var ue usageError
 	var re reportedError
 	var de *DeltaExitError
-	kind := ota.Classify(err)
+	kind := engine.Classify(err)
 	switch {
 	case errors.As(err, &de):
-		kind = ota.Kind(de.Code)
+		kind = engine.Kind(de.Code)
 	case errors.As(err, &ue):
-		kind = ota.KindConfig
+		kind = engine.KindConfig
 	}
 	if g.JSON && !errors.As(err, &re) {
 		enc := json.NewEncoder(io.Out)
@@ -97,28 +97,28 @@ func typedUsage(c *cobra.Command) {
 	}
 }
 
-func kindName(k ota.Kind) string {
-	return map[ota.Kind]string{ota.KindOther: "internal", ota.KindConfig: "config", ota.KindNetwork: "network",
-		ota.KindVerify: "verification", ota.KindLocal: "filesystem", ota.KindRejected: "rejected", ota.KindBusy: "busy", ota.KindRefused: "refused"}[k]
+func kindName(k engine.Kind) string {
+	return map[engine.Kind]string{engine.KindOther: "internal", engine.KindConfig: "config", engine.KindNetwork: "network",
+		engine.KindVerify: "verification", engine.KindLocal: "filesystem", engine.KindRejected: "rejected", engine.KindBusy: "busy", engine.KindRefused: "refused"}[k]
 }
 
-func hint(k ota.Kind) string {
+func hint(k engine.Kind) string {
 	switch k {
-	case ota.KindConfig:
+	case engine.KindConfig:
 		return "fix the config or command line as the message says; `ota --help` lists commands and flags"
-	case ota.KindNetwork:
+	case engine.KindNetwork:
 		return "check the network, the repository name and the token; the device folder was not changed, so it is safe to run again later"
-	case ota.KindVerify:
+	case engine.KindVerify:
 		return "the server sent data that does not match its hashes; nothing was installed. Check the source (or a proxy in between) and run again"
-	case ota.KindLocal:
+	case engine.KindLocal:
 		return "a local filesystem problem; the folder holds the previous version. Fix space or permissions and run again"
-	case ota.KindRejected:
+	case engine.KindRejected:
 		return "the previous release is running again and the failed one will not be retried (see `ota status`); fix the release or the health_check and publish a newer one"
-	case ota.KindBusy:
+	case engine.KindBusy:
 		return "another ota command is running on this folder; wait for it and run again"
-	case ota.KindRefused:
+	case engine.KindRefused:
 		return "the pre_update hook said no (its output is above); nothing was changed, and the update is tried again at the next check"
-	case ota.KindOther:
+	case engine.KindOther:
 		return "this looks like a bug in ota: please report it with the output of --debug"
 	}
 	return ""
@@ -182,19 +182,6 @@ func (g *Global) loadConfig() (config.Config, error) {
 		fmt.Fprintf(g.IO.Err, "ota: warning: %s: %s\n", g.ConfigPath, w)
 	}
 	return cfg, nil
-}
-
-// updater builds the Updater for a command.
-func (g *Global) updater(withProgress bool) (*ota.Updater, error) {
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return nil, err
-	}
-	o := ota.Options{Logger: g.logger(cfg.Debug)}
-	if withProgress && g.showProgress() {
-		o.Progress = newBar(g.IO.Err)
-	}
-	return ota.New(cfg, o)
 }
 
 func (g *Global) showProgress() bool { return ShowProgress(g.Progress, g.IO) }

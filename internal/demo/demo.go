@@ -16,8 +16,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/otafleet/ota"
 	"github.com/otafleet/ota/config"
+	"github.com/otafleet/ota/internal/engine"
 	"github.com/otafleet/ota/internal/ghserver"
 	"github.com/otafleet/ota/internal/state"
 )
@@ -26,7 +26,7 @@ import (
 type Options struct {
 	Dir      string // work folder; empty: a temporary one, removed at the end
 	Out      io.Writer
-	Progress ota.Progress
+	Progress engine.Progress
 }
 
 type step struct {
@@ -103,7 +103,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	u, err := ota.New(cfg, ota.Options{Progress: o.Progress})
+	u, err := engine.New(cfg, engine.Options{Progress: o.Progress})
 	if err != nil {
 		return err
 	}
@@ -168,8 +168,8 @@ func Run(ctx context.Context, o Options) error {
 	return nil
 }
 
-func check(ctx context.Context, w io.Writer, u *ota.Updater) error {
-	r, err := u.Check(ctx)
+func check(ctx context.Context, w io.Writer, u *engine.Engine) error {
+	r, err := u.Check(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -191,8 +191,8 @@ func check(ctx context.Context, w io.Writer, u *ota.Updater) error {
 	return nil
 }
 
-func update(ctx context.Context, w io.Writer, u *ota.Updater) error {
-	r, err := u.Update(ctx)
+func update(ctx context.Context, w io.Writer, u *engine.Engine) error {
+	r, err := u.Update(ctx, true)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package ota
+package engine
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 	"github.com/otafleet/ota/internal/testutil/treesnap"
 )
 
-func newReleasesUpdater(t *testing.T, dir string, src *memsource.Source, fsys fsx.FS) *Updater {
+func newReleasesEngine(t *testing.T, dir string, src *memsource.Source, fsys fsx.FS) *Engine {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Owner, cfg.Repo, cfg.TargetDir, cfg.Layout = "o", "r", dir, "releases"
@@ -52,8 +52,8 @@ func TestReleasesLayout(t *testing.T) {
 	dir := t.TempDir()
 	src := memsource.New()
 	v1 := src.Publish("v1", treeV1)
-	u := newReleasesUpdater(t, dir, src, nil)
-	if _, err := u.Update(ctx); err != nil {
+	u := newReleasesEngine(t, dir, src, nil)
+	if _, err := u.Update(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	if d := treesnap.Diff(treesnap.FromTree(treeV1), currentSnap(t, dir)); d != nil {
@@ -61,7 +61,7 @@ func TestReleasesLayout(t *testing.T) {
 	}
 	v2 := src.Publish("v2", treeV2)
 	opens := src.Opens
-	res, err := u.Update(ctx)
+	res, err := u.Update(ctx, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,11 +99,11 @@ func TestReleasesLayout(t *testing.T) {
 	}
 	// GC keeps at least two releases; older ones go.
 	src.Publish("v3", memsource.Tree{"only.txt": {Data: "3"}})
-	u.Update(ctx)
+	u.Update(ctx, true)
 	src.Publish("v4", memsource.Tree{"only.txt": {Data: "4"}})
-	u.Update(ctx)
+	u.Update(ctx, true)
 	src.Publish("v5", memsource.Tree{"only.txt": {Data: "5"}})
-	if _, err := u.Update(ctx); err != nil {
+	if _, err := u.Update(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	ents, _ := os.ReadDir(filepath.Join(dir, "releases"))
@@ -131,12 +131,12 @@ func TestReleasesCrashPoints(t *testing.T) {
 		dir := t.TempDir()
 		src := memsource.New()
 		v1 := src.Publish("v1", treeV1)
-		if _, err := newReleasesUpdater(t, dir, src, nil).Update(ctx); err != nil {
+		if _, err := newReleasesEngine(t, dir, src, nil).Update(ctx, true); err != nil {
 			t.Fatal(err)
 		}
 		v2 := src.Publish("v2", treeV2)
 		ffs := faultfs.New(fsx.OS{Root: filepath.ToSlash(dir)}, n)
-		_, err := newReleasesUpdater(t, dir, src, ffs).Update(ctx)
+		_, err := newReleasesEngine(t, dir, src, ffs).Update(ctx, true)
 		if err == nil {
 			t.Logf("crash points tried (releases layout): %d", tried)
 			break
@@ -145,7 +145,7 @@ func TestReleasesCrashPoints(t *testing.T) {
 			t.Fatalf("op %d: %v", n, err)
 		}
 		tried++
-		u := newReleasesUpdater(t, dir, src, nil)
+		u := newReleasesEngine(t, dir, src, nil)
 		st, err := u.Status(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -157,7 +157,7 @@ func TestReleasesCrashPoints(t *testing.T) {
 		default:
 			t.Fatalf("op %d: current %+v is not a complete release", n, st.Current)
 		}
-		if _, err := u.Update(ctx); err != nil {
+		if _, err := u.Update(ctx, true); err != nil {
 			t.Fatalf("op %d: following update: %v", n, err)
 		}
 		if d := treesnap.Diff(treesnap.FromTree(treeV2), currentSnap(t, dir)); d != nil {
@@ -174,10 +174,10 @@ func TestInPlaceRollbackTime(t *testing.T) {
 	dir := t.TempDir()
 	src := memsource.New()
 	src.Publish("v1", treeV1)
-	u := newTestUpdater(t, dir, src, nil)
-	u.Update(ctx)
+	u := newTestEngine(t, dir, src, nil)
+	u.Update(ctx, true)
 	src.Publish("v2", treeV2)
-	u.Update(ctx)
+	u.Update(ctx, true)
 	start := time.Now()
 	if _, err := u.Rollback(ctx); err != nil {
 		t.Fatal(err)
@@ -198,8 +198,8 @@ func TestReleasesRefusesFilesystemWithoutLinks(t *testing.T) {
 	dir := t.TempDir()
 	src := memsource.New()
 	src.Publish("v1", treeV1)
-	u := newReleasesUpdater(t, dir, src, noLinks{})
-	_, err := u.Update(context.Background())
+	u := newReleasesEngine(t, dir, src, noLinks{})
+	_, err := u.Update(context.Background(), true)
 	if !errors.Is(err, ErrUnsupportedFS) || Classify(err) != KindLocal || !strings.Contains(err.Error(), `layout = "inplace"`) {
 		t.Fatalf("got %v (kind %d)", err, Classify(err))
 	}
@@ -215,10 +215,10 @@ func TestRefusesStageOnAnotherFilesystem(t *testing.T) {
 		dir := t.TempDir()
 		src := memsource.New()
 		src.Publish("v1", treeV1)
-		u := newTestUpdater(t, dir, src, nil)
+		u := newTestEngine(t, dir, src, nil)
 		u.cfg.Layout = layout
 		u.sameFS = func(a, b string) (bool, error) { return false, nil }
-		_, err := u.Update(context.Background())
+		_, err := u.Update(context.Background(), true)
 		if !errors.Is(err, ErrCrossFS) || Classify(err) != KindLocal || !strings.Contains(err.Error(), "stage_dir") {
 			t.Fatalf("%s: got %v", layout, err)
 		}

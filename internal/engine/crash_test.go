@@ -1,4 +1,4 @@
-package ota
+package engine
 
 import (
 	"context"
@@ -51,7 +51,7 @@ var (
 // agentFiles are the names ota owns inside the target folder.
 var agentFiles = []string{".ota", ".ota_stage", ".ota_backup", "version.json", "ota_error.json", "ota_config.json"}
 
-func newTestUpdater(t *testing.T, dir string, src *memsource.Source, fsys fsx.FS) *Updater {
+func newTestEngine(t *testing.T, dir string, src *memsource.Source, fsys fsx.FS) *Engine {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Owner, cfg.Repo, cfg.TargetDir = "o", "r", dir
@@ -78,8 +78,8 @@ func TestUpdateAllChangeKinds(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "local_data.db"), []byte("user data"), 0o644)
 	src := memsource.New()
 	v1 := src.Publish("v1", treeV1)
-	u := newTestUpdater(t, dir, src, nil)
-	res, err := u.Update(ctx)
+	u := newTestEngine(t, dir, src, nil)
+	res, err := u.Update(ctx, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestUpdateAllChangeKinds(t *testing.T) {
 	}
 	src.Publish("v2", treeV2)
 	opens := src.Opens
-	res, err = u.Update(ctx)
+	res, err = u.Update(ctx, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestUpdateAllChangeKinds(t *testing.T) {
 	if d := treesnap.Diff(treesnap.Merge(treesnap.FromTree(treeV2), local), mustSnap(t, dir)); d != nil {
 		t.Fatalf("after v2: %v", d)
 	}
-	res, err = u.Update(ctx)
+	res, err = u.Update(ctx, true)
 	if err != nil || res.Updated {
 		t.Fatalf("third update should be a no-op: %+v %v", res, err)
 	}
@@ -135,12 +135,12 @@ func TestCrashPoints(t *testing.T) {
 		dir := t.TempDir()
 		src := memsource.New()
 		v1 := src.Publish("v1", treeV1)
-		if _, err := newTestUpdater(t, dir, src, nil).Update(ctx); err != nil {
+		if _, err := newTestEngine(t, dir, src, nil).Update(ctx, true); err != nil {
 			t.Fatal(err)
 		}
 		v2 := src.Publish("v2", treeV2)
 		ffs := faultfs.New(fsx.OS{Root: filepath.ToSlash(dir)}, n)
-		_, err := newTestUpdater(t, dir, src, ffs).Update(ctx)
+		_, err := newTestEngine(t, dir, src, ffs).Update(ctx, true)
 		if err == nil {
 			t.Logf("crash points tried: %d (update needs %d mutating operations); recovered to old %d, new %d", tried, ffs.Count(), old, new_)
 			break
@@ -149,8 +149,8 @@ func TestCrashPoints(t *testing.T) {
 			t.Fatalf("crash at op %d: unexpected error %v", n, err)
 		}
 		tried++
-		u := newTestUpdater(t, dir, src, nil)
-		if _, err := u.Recover(ctx); err != nil {
+		u := newTestEngine(t, dir, src, nil)
+		if _, _, err := u.Recover(ctx, true); err != nil {
 			t.Fatalf("crash at op %d: recover: %v", n, err)
 		}
 		got := mustSnap(t, dir)
@@ -165,7 +165,7 @@ func TestCrashPoints(t *testing.T) {
 				strings.Join(ffs.Log[max(0, len(ffs.Log)-3):], "; "), v,
 				treesnap.Diff(treesnap.FromTree(treeV1), got), treesnap.Diff(treesnap.FromTree(treeV2), got))
 		}
-		if _, err := u.Update(ctx); err != nil {
+		if _, err := u.Update(ctx, true); err != nil {
 			t.Fatalf("crash at op %d: following update: %v", n, err)
 		}
 		if d := treesnap.Diff(treesnap.FromTree(treeV2), mustSnap(t, dir)); d != nil {
@@ -182,15 +182,15 @@ func TestRollbackInPlace(t *testing.T) {
 	dir := t.TempDir()
 	src := memsource.New()
 	v1 := src.Publish("v1", treeV1)
-	u := newTestUpdater(t, dir, src, nil)
+	u := newTestEngine(t, dir, src, nil)
 	if _, err := u.Rollback(ctx); err == nil {
 		t.Fatal("rollback with nothing installed must fail")
 	}
-	if _, err := u.Update(ctx); err != nil {
+	if _, err := u.Update(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	v2 := src.Publish("v2", treeV2)
-	if _, err := u.Update(ctx); err != nil {
+	if _, err := u.Update(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := u.Status(ctx)

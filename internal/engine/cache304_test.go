@@ -1,4 +1,4 @@
-package ota
+package engine
 
 import (
 	"context"
@@ -86,19 +86,19 @@ func TestNoOpCheckIs304AtAnySize(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	newUpdater := func() *Updater { // a fresh process: the cache comes from disk
+	newUpdater := func() *Engine { // a fresh process: the cache comes from disk
 		u, err := New(cfg, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return u
 	}
-	if _, err := newUpdater().Update(ctx); err != nil {
+	if _, err := newUpdater().Update(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	srv.take()
 	check := func() ([]string, error) {
-		_, err := newUpdater().Check(ctx)
+		_, err := newUpdater().Check(ctx, true)
 		return srv.take(), err
 	}
 	if l, err := check(); err != nil || len(l) != 1 || l[0] != "/head.json 304" {

@@ -1,4 +1,4 @@
-package ota
+package engine
 
 import (
 	"context"
@@ -17,36 +17,36 @@ import (
 // not in that tree stay unmanaged and untouched. The tree is listed once:
 // the adopted index is written, so later checks read it. Not with
 // trusted_keys: only signed listings decide what may be deleted there.
-func (u *Updater) installedIndex(ctx context.Context, src source.Source, cur *Version) state.Index {
-	idx := state.ReadIndex(u.fs, u.dirs.State)
-	if cur == nil || cur.Commit == "" || len(idx.Files) > 0 || len(u.cfg.TrustedKeys) > 0 {
+func (e *Engine) installedIndex(ctx context.Context, src source.Source, cur *Version) state.Index {
+	idx := state.ReadIndex(e.fs, e.dirs.State)
+	if cur == nil || cur.Commit == "" || len(idx.Files) > 0 || len(e.cfg.TrustedKeys) > 0 {
 		return idx
 	}
-	if _, err := u.fs.Lstat(path.Join(u.dirs.State, state.IndexFile)); err == nil {
+	if _, err := e.fs.Lstat(path.Join(e.dirs.State, state.IndexFile)); err == nil {
 		return idx // an index, even empty, means ota managed this folder
 	}
 	tree, err := src.Tree(ctx, source.Target{Version: *cur})
 	if err != nil {
-		u.log.Warn("cannot list the installed version to adopt its files; files it had that the new version removes will stay",
+		e.log.Warn("cannot list the installed version to adopt its files; files it had that the new version removes will stay",
 			"version", state.Format(cur), "err", err)
 		return idx
 	}
 	// ota's own files are never deleted whatever the index says (plan).
-	filter := u.cfg.Filter()
-	for _, e := range tree {
-		if !filter.Permitted(e.Path) {
+	filter := e.cfg.Filter()
+	for _, en := range tree {
+		if !filter.Permitted(en.Path) {
 			continue
 		}
-		l, err := plan.Inspect(u.fs, u.dirs.Target, e.Path, state.FileState{})
-		if err != nil || l == nil || l.Dir || l.SHA1 != e.BlobSHA1 {
+		l, err := plan.Inspect(e.fs, e.dirs.Target, en.Path, state.FileState{})
+		if err != nil || l == nil || l.Dir || l.SHA1 != en.BlobSHA1 {
 			continue
 		}
-		idx.Files[e.Path] = state.FileState{SHA1: l.SHA1, Mode: l.Mode, Size: l.Size}
+		idx.Files[en.Path] = state.FileState{SHA1: l.SHA1, Mode: l.Mode, Size: l.Size}
 	}
 	idx.Version = cur
-	if err := state.WriteIndex(u.fs, u.dirs.State, idx); err != nil {
-		u.log.Warn("could not record the adopted files (the next check lists the installed version again)", "err", err)
+	if err := state.WriteIndex(e.fs, e.dirs.State, idx); err != nil {
+		e.log.Warn("could not record the adopted files (the next check lists the installed version again)", "err", err)
 	}
-	u.log.Info("adopted the files of the installed version as managed", "version", state.Format(cur), "files", len(idx.Files), "listed", len(tree))
+	e.log.Info("adopted the files of the installed version as managed", "version", state.Format(cur), "files", len(idx.Files), "listed", len(tree))
 	return idx
 }

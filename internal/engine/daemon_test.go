@@ -1,4 +1,4 @@
-package agent
+package engine
 
 import (
 	"context"
@@ -14,11 +14,11 @@ import (
 
 func TestDaemonChecksUpdatesAndStops(t *testing.T) {
 	e := newEnv(t, `,"check_interval":"1h","min_update_interval_sec":60`)
-	e.src.Publish("v1", treeV1)
+	e.src.Publish("v1", trialV1)
 	a := e.agent(t)
 	// A stale marker from a previous run that crashed.
-	os.MkdirAll(a.StateDir, 0o755)
-	os.WriteFile(filepath.Join(a.StateDir, RunningMarker), nil, 0o644)
+	os.MkdirAll(a.dirs.State, 0o755)
+	os.WriteFile(filepath.Join(a.dirs.State, RunningMarker), nil, 0o644)
 	synctest.Test(t, func(t *testing.T) {
 		sigs := make(chan os.Signal, 1)
 		done := make(chan error, 1)
@@ -34,7 +34,7 @@ func TestDaemonChecksUpdatesAndStops(t *testing.T) {
 		if d := st.NextCheck.Sub(st.LastCheck); d < 54*time.Minute || d > 66*time.Minute {
 			t.Errorf("next check %v after the last, want 1h ± 10%%", d)
 		}
-		e.src.Publish("v2", treeV2)
+		e.src.Publish("v2", trialV2)
 		sigs <- syscall.SIGUSR1
 		synctest.Wait()
 		if st, _ := a.Status(context.Background()); st.Current.Ref != "v2" {
@@ -45,10 +45,10 @@ func TestDaemonChecksUpdatesAndStops(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	if _, err := os.Stat(filepath.Join(a.StateDir, RunningMarker)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(a.dirs.State, RunningMarker)); !os.IsNotExist(err) {
 		t.Error("running marker left after a clean stop")
 	}
-	if cs, _ := a.Guard().Crashes.Load(); len(cs) != 1 || cs[0].What != "agent did not stop cleanly" {
+	if cs, _ := a.guard().Crashes.Load(); len(cs) != 1 || cs[0].What != "agent did not stop cleanly" {
 		t.Errorf("unclean previous stop not recorded: %+v", cs)
 	}
 }

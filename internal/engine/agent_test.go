@@ -1,4 +1,4 @@
-package agent
+package engine
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otafleet/ota"
 	"github.com/otafleet/ota/config"
 	"github.com/otafleet/ota/internal/fsx"
 	"github.com/otafleet/ota/internal/testutil/memsource"
@@ -17,8 +16,8 @@ import (
 )
 
 var (
-	treeV1 = memsource.Tree{"app.sh": {Data: "echo v1\n"}, "lib/a.txt": {Data: "a1\n"}, "old.txt": {Data: "old\n"}}
-	treeV2 = memsource.Tree{"app.sh": {Data: "echo v2\n"}, "lib/a.txt": {Data: "a2\n"}, "lib/new/b.txt": {Data: "b\n"}}
+	trialV1 = memsource.Tree{"app.sh": {Data: "echo v1\n"}, "lib/a.txt": {Data: "a1\n"}, "old.txt": {Data: "old\n"}}
+	trialV2 = memsource.Tree{"app.sh": {Data: "echo v2\n"}, "lib/a.txt": {Data: "a2\n"}, "lib/new/b.txt": {Data: "b\n"}}
 )
 
 var owned = []string{".ota", ".ota_stage", ".ota_backup", "version.json", "ota_error.json"}
@@ -43,20 +42,18 @@ func newEnv(t *testing.T, policyJSON string) *env {
 	return e
 }
 
-func (e *env) agent(t *testing.T) *Agent {
+func (e *env) agent(t *testing.T) *Engine {
 	t.Helper()
-	u, err := ota.New(e.cfg, ota.Options{Source: e.src})
+	a, err := New(e.cfg, Options{Source: e.src, PowerSupplyDir: filepath.Join(e.dir, "no-power-supply")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := New(u, e.cfg, nil)
-	a.PowerSupplyDir = filepath.Join(e.dir, "no-power-supply")
 	return a
 }
 
 func TestHeldBackByRollout(t *testing.T) {
 	e := newEnv(t, `,"rollout_percent":0`)
-	e.src.Publish("v1", treeV1)
+	e.src.Publish("v1", trialV1)
 	ctx := context.Background()
 	rep, err := e.agent(t).Update(ctx, false)
 	if err != nil {
@@ -77,12 +74,12 @@ func TestHeldBackByRollout(t *testing.T) {
 
 func TestHealthyUpdateConfirmed(t *testing.T) {
 	e := newEnv(t, `,"health_check":"test -f app.sh && test -n \"$OTA_TO_COMMIT\"","health_timeout_sec":2`)
-	e.src.Publish("v1", treeV1)
+	e.src.Publish("v1", trialV1)
 	ctx := context.Background()
 	if rep, err := e.agent(t).Update(ctx, false); err != nil || !rep.Updated || rep.Reverted {
 		t.Fatalf("v1: %+v %v", rep, err)
 	}
-	e.src.Publish("v2", treeV2)
+	e.src.Publish("v2", trialV2)
 	a := e.agent(t)
 	rep, err := a.Update(ctx, false)
 	if err != nil || !rep.Updated || rep.Reverted || rep.OnTrial {
@@ -92,23 +89,23 @@ func TestHealthyUpdateConfirmed(t *testing.T) {
 	if st.Trial != nil || len(st.BadReleases) != 0 || st.Current.Ref != "v2" {
 		t.Errorf("status %+v", st)
 	}
-	if m := a.Metrics().Load(); m.Updates != 2 || m.Ref != "v2" {
+	if m := a.metrics().Load(); m.Updates != 2 || m.Ref != "v2" {
 		t.Errorf("metrics %+v", m)
 	}
 }
 
 func TestFailingHealthCheckReverts(t *testing.T) {
 	e := newEnv(t, `,"health_check":"grep -q v1 app.sh","health_timeout_sec":1,"health_interval_sec":1`)
-	v1 := e.src.Publish("v1", treeV1)
+	v1 := e.src.Publish("v1", trialV1)
 	ctx := context.Background()
 	if rep, err := e.agent(t).Update(ctx, false); err != nil || !rep.Updated {
 		t.Fatalf("install v1: %+v %v", rep, err)
 	}
 	before, _ := treesnap.Take(e.dir, owned...)
-	v2 := e.src.Publish("v2", treeV2)
+	v2 := e.src.Publish("v2", trialV2)
 	a := e.agent(t)
 	rep, err := a.Update(ctx, false)
-	if !errors.Is(err, ota.ErrRejected) || ota.Classify(err) != ota.KindRejected || rep == nil || !rep.Reverted {
+	if !errors.Is(err, ErrRejected) || Classify(err) != KindRejected || rep == nil || !rep.Reverted {
 		t.Fatalf("update = %+v, %v", rep, err)
 	}
 	after, _ := treesnap.Take(e.dir, owned...)
@@ -134,12 +131,12 @@ func TestFailingHealthCheckReverts(t *testing.T) {
 // restored v2, expected v1").
 func TestRollbackDuringTrial(t *testing.T) {
 	e := newEnv(t, `,"confirm_timeout_sec":60`)
-	v1 := e.src.Publish("v1", treeV1)
+	v1 := e.src.Publish("v1", trialV1)
 	ctx := context.Background()
 	now := time.Now()
 	clock := func() time.Time { return now }
 	a := e.agent(t)
-	a.Now = clock
+	a.now = clock
 	if rep, err := a.Update(ctx, false); err != nil || !rep.Updated {
 		t.Fatalf("install v1: %+v %v", rep, err)
 	}
@@ -147,7 +144,7 @@ func TestRollbackDuringTrial(t *testing.T) {
 		t.Fatal(err)
 	}
 	v1tree, _ := treesnap.Take(e.dir, owned...)
-	v2 := e.src.Publish("v2", treeV2)
+	v2 := e.src.Publish("v2", trialV2)
 	if rep, err := a.Update(ctx, false); err != nil || !rep.OnTrial {
 		t.Fatalf("v2 on trial: %+v %v", rep, err)
 	}
@@ -160,7 +157,7 @@ func TestRollbackDuringTrial(t *testing.T) {
 		t.Fatalf("status after rollback: %+v", st)
 	}
 	now = now.Add(2 * time.Minute) // past the trial's deadline
-	if rev, err := a.Guard().ExpireIfDue(ctx, e.dir); rev || err != nil {
+	if rev, err := a.guard().ExpireIfDue(ctx, e.dir); rev || err != nil {
 		t.Fatalf("the deadline reverted again: %v %v", rev, err)
 	}
 	if got, _ := treesnap.Take(e.dir, owned...); treesnap.Diff(v1tree, got) != nil {
@@ -168,7 +165,7 @@ func TestRollbackDuringTrial(t *testing.T) {
 	}
 	// Reverting to the version already installed is a no-op, never a
 	// second step back.
-	if err := a.revert(ctx, v1); err != nil {
+	if _, err := a.Revert(ctx, v1); err != nil {
 		t.Fatalf("revert to the installed version: %v", err)
 	}
 	if st, _ := a.Status(ctx); st.Current.Commit != v1.Commit {

@@ -2,7 +2,7 @@
 // not covered elsewhere: a failed rollback keeps its backups (§9.2), and
 // delete_patterns deletes only unmanaged files under its prefixes (§9.4).
 
-package ota
+package engine
 
 import (
 	"context"
@@ -28,7 +28,7 @@ func TestFailedRollbackKeepsBackups(t *testing.T) {
 	dir := t.TempDir()
 	src := memsource.New()
 	src.Publish("v1", treeV1)
-	if _, err := newTestUpdater(t, dir, src, nil).Update(ctx); err != nil {
+	if _, err := newTestEngine(t, dir, src, nil).Update(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	src.Publish("v2", treeV2)
@@ -37,9 +37,9 @@ func TestFailedRollbackKeepsBackups(t *testing.T) {
 	probeDir := t.TempDir()
 	psrc := memsource.New()
 	psrc.Publish("v1", treeV1)
-	newTestUpdater(t, probeDir, psrc, nil).Update(ctx)
+	newTestEngine(t, probeDir, psrc, nil).Update(ctx, true)
 	psrc.Publish("v2", treeV2)
-	newTestUpdater(t, probeDir, psrc, probe).Update(ctx)
+	newTestEngine(t, probeDir, psrc, probe).Update(ctx, true)
 	limit := -1
 	for i, op := range probe.Log {
 		f := strings.Fields(op)
@@ -51,7 +51,7 @@ func TestFailedRollbackKeepsBackups(t *testing.T) {
 	if limit < 0 {
 		t.Fatal("no install rename found")
 	}
-	_, err := newTestUpdater(t, dir, src, faultfs.New(fsx.OS{}, limit)).Update(ctx)
+	_, err := newTestEngine(t, dir, src, faultfs.New(fsx.OS{}, limit)).Update(ctx, true)
 	if !errors.Is(err, faultfs.ErrInjected) {
 		t.Fatalf("update: %v", err)
 	}
@@ -62,7 +62,7 @@ func TestFailedRollbackKeepsBackups(t *testing.T) {
 	if len(ents) == 0 {
 		t.Fatal("backups removed after a failed rollback")
 	}
-	if _, err := newTestUpdater(t, dir, src, nil).Recover(ctx); err != nil {
+	if _, _, err := newTestEngine(t, dir, src, nil).Recover(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	if d := treesnap.Diff(treesnap.FromTree(treeV1), mustSnap(t, dir)); d != nil {
@@ -82,9 +82,9 @@ func TestDeletePatterns(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "data.db"), []byte("keep"), 0o644)
 	src := memsource.New()
 	src.Publish("v1", treeV1)
-	u := newTestUpdater(t, dir, src, nil)
+	u := newTestEngine(t, dir, src, nil)
 	u.cfg.DeletePatterns = []string{"lib/"}
-	if _, err := u.Update(ctx); err != nil {
+	if _, err := u.Update(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	want := treesnap.Merge(treesnap.FromTree(treeV1), treesnap.Snap{"data.db": "file:0:keep"})
@@ -97,7 +97,7 @@ func TestDeletePatterns(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "lib", "mine.py"), []byte("mine"), 0o644)
 	src.Publish("v2", treeV2)
 	u.cfg.DeletePatterns = nil
-	if _, err := u.Update(ctx); err != nil {
+	if _, err := u.Update(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "lib", "mine.py")); err != nil || string(b) != "mine" {

@@ -1,10 +1,11 @@
-package ota
+package engine
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/otafleet/ota/internal/statedir"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,7 +37,7 @@ func TestUpdateFromSignedDirRepo(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := u.Update(ctx); err != nil {
+	if _, err := u.Update(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(target, "lib/a.py")); string(b) != "a\n" {
@@ -44,32 +45,32 @@ func TestUpdateFromSignedDirRepo(t *testing.T) {
 	}
 	f.Commit("v2", map[string]string{"lib/a.py": "b\n"})
 	f.Publish("v2")
-	res, err := u.Update(ctx)
+	res, err := u.Update(ctx, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(target, "lib/a.py")); string(b) != "b\n" || !res.Updated {
 		t.Fatalf("after v2: lib/a.py = %q, %+v", b, res)
 	}
-	seen, err := repo.FileSeen{Path: filepath.ToSlash(filepath.Join(target, cfg.StateDir, SeenFile))}.Load()
+	seen, err := repo.FileSeen{Path: filepath.ToSlash(filepath.Join(target, cfg.StateDir, statedir.Seen))}.Load()
 	if err != nil || seen.Release != 2 {
 		t.Fatalf("seen %+v %v", seen, err)
 	}
 	// The verified manifest is kept: the base of the next manifest delta.
-	if b, err := os.ReadFile(filepath.Join(target, cfg.StateDir, ManifestFile)); err != nil || !bytes.HasPrefix(b, []byte("otam1\n")) {
+	if b, err := os.ReadFile(filepath.Join(target, cfg.StateDir, statedir.Manifest)); err != nil || !bytes.HasPrefix(b, []byte("otam1\n")) {
 		t.Fatalf("kept manifest: %v", err)
 	}
 	// A replayed v1 is refused with a verification error (exit code 4),
 	// in the head format and in the old one.
 	os.WriteFile(filepath.Join(f.Repo, repo.HeadPath), headV1, 0o644)
-	_, err = u.Check(ctx)
+	_, err = u.Check(ctx, true)
 	if !errors.Is(err, repo.ErrRollback) || Classify(err) != KindVerify {
 		t.Fatalf("replayed head: %v (kind %d)", err, Classify(err))
 	}
 	os.Remove(filepath.Join(f.Repo, repo.HeadPath))
 	old, _ := os.ReadFile(filepath.Join(f.Repo, repo.MetadataPath(1)))
 	os.WriteFile(filepath.Join(f.Repo, repo.LatestPath), old, 0o644)
-	_, err = u.Check(ctx)
+	_, err = u.Check(ctx, true)
 	if !errors.Is(err, repo.ErrRollback) || Classify(err) != KindVerify {
 		t.Fatalf("replay: %v (kind %d)", err, Classify(err))
 	}

@@ -1,4 +1,4 @@
-package ota
+package engine
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 
 const crashRoot = "/dev-app"
 
-func memUpdater(t testing.TB, fsys fsx.FS, src *memsource.Source, layout string) *Updater {
+func memEngine(t testing.TB, fsys fsx.FS, src *memsource.Source, layout string) *Engine {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Owner, cfg.Repo, cfg.TargetDir, cfg.Layout = "o", "r", crashRoot, layout
@@ -121,21 +121,21 @@ func TestPowerCutCrashPoints(t *testing.T) {
 				if err := f.Mkdir(crashRoot, 0o755); err != nil {
 					t.Fatal(err)
 				}
-				u := memUpdater(t, f, src, sc.layout)
+				u := memEngine(t, f, src, sc.layout)
 				if hasFrom {
 					src.SetCurrent(vFrom)
-					if _, err := u.Update(ctx); err != nil {
+					if _, err := u.Update(ctx, true); err != nil {
 						t.Fatal(err)
 					}
 				}
 				if sc.rollback {
 					src.SetCurrent(vTo)
-					if _, err := u.Update(ctx); err != nil {
+					if _, err := u.Update(ctx, true); err != nil {
 						t.Fatal(err)
 					}
 				}
 				if sc.oldMarker {
-					cur := u.layout().Current()
+					cur := u.layout.(*releasesLayout).l().Current()
 					if err := f.Remove(path.Join(crashRoot, "releases", cur, "version.json")); err != nil {
 						t.Fatal(err)
 					}
@@ -150,17 +150,17 @@ func TestPowerCutCrashPoints(t *testing.T) {
 				f.Checkpoint()
 			}
 			run := func(f fsx.FS) error {
-				u := memUpdater(t, f, src, sc.layout)
+				u := memEngine(t, f, src, sc.layout)
 				var err error
 				if sc.rollback {
 					_, err = u.Rollback(ctx)
 				} else {
-					_, err = u.Update(ctx)
+					_, err = u.Update(ctx, true)
 				}
 				return err
 			}
 			recovery := func(f fsx.FS) error {
-				_, err := memUpdater(t, f, src, sc.layout).Recover(ctx)
+				_, _, err := memEngine(t, f, src, sc.layout).Recover(ctx, true)
 				return err
 			}
 			// old and new from the point of view of the operation
@@ -169,7 +169,7 @@ func TestPowerCutCrashPoints(t *testing.T) {
 				oldTree, newTree, oldV, newV = sc.to, sc.from, vTo, vFrom
 			}
 			check := func(t testing.TB, after *crashfs.FS, n, k int, model string) {
-				u := memUpdater(t, after, src, sc.layout)
+				u := memEngine(t, after, src, sc.layout)
 				// Before any recovery, version.json names the files the
 				// application sees, or status says recovery is pending.
 				st, err := u.Status(ctx)
@@ -198,12 +198,12 @@ func TestPowerCutCrashPoints(t *testing.T) {
 							v, st, crashfs.Diff(nodes(oldTree), got), crashfs.Diff(nodes(newTree), got))
 					}
 				}
-				if _, err := u.Recover(ctx); err != nil {
+				if _, _, err := u.Recover(ctx, true); err != nil {
 					t.Fatalf("recover: %v", err)
 				}
 				root := crashRoot
 				if sc.layout == "releases" {
-					if cur := u.layout().Current(); cur != "" {
+					if cur := u.layout.(*releasesLayout).l().Current(); cur != "" {
 						root = path.Join(crashRoot, "releases", cur)
 					} else {
 						root = ""
@@ -224,7 +224,7 @@ func TestPowerCutCrashPoints(t *testing.T) {
 				}
 				// A following update completes.
 				src.SetCurrent(vTo)
-				if _, err := u.Update(ctx); err != nil {
+				if _, err := u.Update(ctx, true); err != nil {
 					t.Fatalf("following update: %v", err)
 				}
 				if v := state.ReadVersion(after, crashRoot); v == nil || *v != vTo {
