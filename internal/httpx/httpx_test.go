@@ -464,3 +464,28 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatalf("want idle timeout, got %v", err)
 	}
 }
+
+// TestCancelStopsRetryWait: a cancelled context ends a backoff or a
+// rate-limit wait at once, and the error says which wait it was.
+func TestCancelStopsRetryWait(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		r          reply
+	}{
+		{"backoff", "last error", reply{code: 503}},
+		{"rate limit", "waiting for rate limit", reply{code: 429, header: map[string]string{"Retry-After": "5"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, n := scripted(t, tc.r)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c := newTestClient(&fakeClock{}, Options{Attempts: 5})
+			c.policy.Sleep = func(ctx context.Context, d time.Duration) error { cancel(); return ctx.Err() }
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+			_, err := c.Do(ctx, req, -1)
+			if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), tc.want) || *n != 1 {
+				t.Fatalf("err %v after %d requests", err, *n)
+			}
+		})
+	}
+}
