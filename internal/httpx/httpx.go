@@ -281,12 +281,12 @@ func (c *Client) Do(ctx context.Context, req *http.Request, limit int64) (*http.
 	host := req.URL.Host
 	var resp *http.Response
 	p := c.policy
-	p.Notify = func(retry int, wait time.Duration, err error) {
+	p.Notify = func(n int, wait time.Duration, err error) {
 		if errors.Is(err, source.ErrRateLimit) {
 			c.log.Info("rate limited, waiting", "host", host, "wait", wait)
 			return
 		}
-		c.log.Debug("retrying", "url", req.URL.Redacted(), "attempt", retry+1, "sleep", wait, "err", err)
+		c.log.Debug("retrying", "url", req.URL.Redacted(), "attempt", n+1, "sleep", wait, "err", err)
 	}
 	err := p.Do(ctx, func(ctx context.Context, attempt int) error {
 		if err := c.waitRateLimit(ctx, host); err != nil {
@@ -307,8 +307,8 @@ func (c *Client) Do(ctx context.Context, req *http.Request, limit int64) (*http.
 		if wait > c.opts.MaxRateLimitWait {
 			return retry.Permanent(&RateLimitError{Host: host, Until: c.opts.Now().Add(wait)})
 		}
-		if attempt >= c.policy.Attempts {
-			return retry.Permanent(fmt.Errorf("giving up after %d attempts: %w (%v)", c.policy.Attempts,
+		if attempt >= c.opts.Attempts {
+			return retry.Permanent(fmt.Errorf("giving up after %d attempts: %w (%v)", c.opts.Attempts,
 				&RateLimitError{Host: host, Until: c.opts.Now().Add(wait)}, err))
 		}
 		return retry.After(wait, err)

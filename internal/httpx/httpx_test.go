@@ -100,6 +100,8 @@ func TestRetryPolicy(t *testing.T) {
 		{"400 not retried", 3, []reply{{code: 400}}, 1, errAny, nil},
 		{"403 plain not retried", 3, []reply{{code: 403, body: "forbidden"}}, 1, source.ErrAuth, nil},
 		{"429 retry-after short", 3, []reply{{code: 429, header: map[string]string{"Retry-After": "5"}}, {code: 200}}, 2, nil, []time.Duration{5 * time.Second}},
+		{"429 retry-after date", 3, []reply{{code: 429, header: map[string]string{"Retry-After": t0.Add(20 * time.Second).UTC().Format(http.TimeFormat)}}, {code: 200}}, 2, nil, []time.Duration{20 * time.Second}},
+		{"backoff doubles after a server wait", 4, []reply{{code: 429, header: map[string]string{"Retry-After": "5"}}, {code: 503}, {code: 503}, {code: 200}}, 4, nil, []time.Duration{5 * time.Second, 6 * time.Second, 12 * time.Second}},
 		{"429 no hint uses backoff", 3, []reply{{code: 429}, {code: 200}}, 2, nil, []time.Duration{3 * time.Second}},
 		{"403 reset short", 3, []reply{{code: 403, header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}}, {code: 200}}, 2, nil, []time.Duration{30 * time.Second}},
 		{"403 reset far fails", 3, []reply{{code: 403, header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": farReset}}}, 1, source.ErrRateLimit, nil},
