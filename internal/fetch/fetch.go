@@ -25,7 +25,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path"
 	"sync"
@@ -35,6 +34,7 @@ import (
 	"github.com/otafleet/ota/internal/gitobj"
 	"github.com/otafleet/ota/internal/pathx"
 	"github.com/otafleet/ota/internal/plan"
+	"github.com/otafleet/ota/internal/retry"
 	"github.com/otafleet/ota/internal/source"
 )
 
@@ -65,11 +65,14 @@ type Options struct {
 	Patch    Patcher // nil disables deltas
 	// Attempts bounds tries per file when a transfer breaks mid-body; each
 	// retry resumes after the bytes already staged. Backoff is the first
-	// wait, doubled per retry (with full jitter) up to MaxBackoff.
+	// wait, doubled per retry (with full jitter) up to MaxBackoff: the
+	// internal/retry policy, as for every HTTP request.
 	Attempts            int
 	Backoff, MaxBackoff time.Duration
-	Progress            Progress
-	Logger              *slog.Logger
+	// Sleep replaces the wait between attempts (tests); nil: a timer.
+	Sleep    func(ctx context.Context, d time.Duration) error
+	Progress Progress
+	Logger   *slog.Logger
 	// Archive describes the whole target tree, so Run can tell when one
 	// archive is cheaper than a request per file; zero never uses one.
 	Archive Archive
@@ -112,9 +115,6 @@ func Run(ctx context.Context, o Options, changes []plan.Change) (Stats, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.Attempts < 1 {
-		o.Attempts = 1
 	}
 	if p, ok := o.Source.(source.Prefetcher); ok && len(changes) > 1 {
 		p.Prefetch(ctx, o.Target, wants(o, changes))
@@ -317,34 +317,48 @@ func (o Options) part(rel string) string {
 }
 
 // download streams e into dst, resuming its partial file when it exists
-// (left by an earlier run or an earlier attempt).
+// (left by an earlier run or an earlier attempt). Only a transfer that broke
+// mid-body is retried, with the shared retry policy; each try resumes after
+// the bytes already staged.
 func download(ctx context.Context, o Options, e *source.Entry, dst string) (int64, error) {
 	part := o.part(e.Path)
 	var received int64
 	verifyRetried := false
-	for attempt := 1; ; attempt++ {
-		n, err := downloadOnce(ctx, o, e, part, true)
-		received += n
-		if err == nil {
-			return received, commitStaged(o.FS, part, dst, e)
-		}
-		switch {
-		case errors.Is(err, source.ErrUnverified) && !verifyRetried:
-			// A resumed prefix may have been bad: once more from scratch.
-			_ = o.FS.Remove(part)
-			verifyRetried = true
-			continue
-		case !retryable(err) || attempt >= o.Attempts:
-			if errors.Is(err, source.ErrUnverified) {
+	pol := o.retryPolicy()
+	pol.Notify = func(attempt int, wait time.Duration, err error) {
+		o.Logger.Warn("download interrupted, resuming", "path", e.Path, "attempt", attempt, "wait", wait, "err", err)
+	}
+	err := pol.Do(ctx, func(ctx context.Context, attempt int) error {
+		for {
+			n, err := downloadOnce(ctx, o, e, part, true)
+			received += n
+			switch {
+			case err == nil:
+				return nil
+			case errors.Is(err, source.ErrUnverified) && !verifyRetried:
+				// A resumed prefix may have been bad: once more from
+				// scratch, at once (this is not the network's failure).
+				_ = o.FS.Remove(part)
+				verifyRetried = true
+				continue
+			case errors.Is(err, source.ErrUnverified):
 				_ = o.FS.Remove(part)
 			}
-			return received, err
+			if !retryable(err) {
+				return retry.Permanent(err)
+			}
+			return err
 		}
-		o.Logger.Warn("download interrupted, resuming", "path", e.Path, "attempt", attempt, "err", err)
-		if err := sleep(ctx, backoff(o, attempt)); err != nil {
-			return received, err
-		}
+	})
+	if err != nil {
+		return received, err
 	}
+	return received, commitStaged(o.FS, part, dst, e)
+}
+
+// retryPolicy is the one retry policy (internal/retry) with o's settings.
+func (o Options) retryPolicy() retry.Policy {
+	return retry.Policy{Attempts: o.Attempts, Backoff: o.Backoff, MaxBackoff: o.MaxBackoff, Sleep: o.Sleep}
 }
 
 // breakErr marks a transfer that broke mid-body (a dropped connection, a
@@ -359,31 +373,6 @@ func (b *breakErr) Unwrap() []error { return []error{b.err, source.ErrTransfer} 
 func retryable(err error) bool {
 	var b *breakErr
 	return errors.As(err, &b) && !errors.Is(err, source.ErrTooLarge) && !errors.Is(err, context.Canceled)
-}
-
-func backoff(o Options, attempt int) time.Duration {
-	d := o.Backoff << (attempt - 1)
-	if d > o.MaxBackoff || d <= 0 {
-		d = o.MaxBackoff
-	}
-	if d <= 0 {
-		return 0
-	}
-	return time.Duration(rand.Int64N(int64(d) + 1))
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func downloadOnce(ctx context.Context, o Options, e *source.Entry, part string, resume bool) (int64, error) {

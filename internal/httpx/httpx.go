@@ -1,5 +1,5 @@
 // Package httpx is the HTTP plumbing every HTTP source shares: timeouts, a
-// User-Agent, retries with exponential backoff and full jitter, rate-limit
+// User-Agent, retries (the internal/retry policy) with rate-limit
 // pacing, size-capped bodies, conditional GETs and Range resumes.
 //
 // Invariants:
@@ -24,7 +24,7 @@ import (
 	"github.com/otafleet/ota/config"
 	"io"
 	"log/slog"
-	"math/rand/v2"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -32,14 +32,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/otafleet/ota/internal/retry"
 	"github.com/otafleet/ota/internal/source"
 )
 
 // Defaults used when an Options field is zero.
 const (
 	DefaultAttempts       = 3
-	DefaultBackoff        = 3 * time.Second
-	DefaultMaxBackoff     = 60 * time.Second
+	DefaultBackoff        = retry.DefaultBackoff
+	DefaultMaxBackoff     = retry.DefaultMaxBackoff
 	DefaultTimeout        = 10 * time.Second
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultUserAgent      = "ota-updater"
@@ -65,7 +66,7 @@ type Options struct {
 	Attempts int
 	// Backoff is the first retry's backoff ceiling (backoff_sec); it doubles
 	// per retry up to MaxBackoff (max_backoff_sec). Full jitter: the sleep is
-	// uniform in [0, ceiling].
+	// uniform in [0, ceiling]. The policy is internal/retry's, as in fetch.
 	Backoff    time.Duration
 	MaxBackoff time.Duration
 	// MaxRateLimitWait is the longest rate-limit wait slept through before
@@ -90,9 +91,10 @@ type Options struct {
 // Client performs GETs with the policy described in the package comment.
 // It is safe for concurrent use.
 type Client struct {
-	hc   *http.Client
-	opts Options
-	log  *slog.Logger
+	hc     *http.Client
+	opts   Options
+	policy retry.Policy // attempts, backoff and jitter (shared with fetch)
+	log    *slog.Logger
 
 	mu      sync.Mutex
 	blocked map[string]time.Time // host → rate limit reset announced by the server
@@ -100,18 +102,14 @@ type Client struct {
 
 // New returns a Client. Options are copied.
 func New(o Options) *Client {
-	if o.Attempts < 1 {
-		o.Attempts = 1
+	if o.Sleep == nil {
+		o.Sleep = retry.Sleep
 	}
-	if o.Backoff <= 0 {
-		o.Backoff = DefaultBackoff
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = DefaultMaxBackoff
-	}
-	if o.MaxBackoff < o.Backoff {
-		o.MaxBackoff = o.Backoff
-	}
+	pol := retry.Policy{Attempts: o.Attempts, Backoff: o.Backoff, MaxBackoff: o.MaxBackoff, Sleep: o.Sleep, Jitter: o.Jitter}
+	o.Attempts, o.Backoff, o.MaxBackoff = max(o.Attempts, 1), pol.Ceiling(1), pol.Ceiling(math.MaxInt)
 	if o.MaxRateLimitWait <= 0 {
 		o.MaxRateLimitWait = o.MaxBackoff
 	}
@@ -123,20 +121,6 @@ func New(o Options) *Client {
 	}
 	if o.UserAgent == "" {
 		o.UserAgent = DefaultUserAgent
-	}
-	if o.Sleep == nil {
-		o.Sleep = sleepCtx
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Jitter == nil {
-		o.Jitter = func(d time.Duration) time.Duration {
-			if d <= 0 {
-				return 0
-			}
-			return rand.N(d + 1)
-		}
 	}
 	log := o.Logger
 	if log == nil {
@@ -159,7 +143,7 @@ func New(o Options) *Client {
 	for _, h := range o.TokenHosts {
 		hosts[strings.ToLower(h)] = true
 	}
-	c := &Client{opts: o, log: log, blocked: map[string]time.Time{}}
+	c := &Client{opts: o, policy: pol, log: log, blocked: map[string]time.Time{}}
 	c.hc = &http.Client{
 		Transport: &authTransport{base: base, token: o.Token, hosts: hosts},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -276,43 +260,45 @@ func (c *Client) Do(ctx context.Context, req *http.Request, limit int64) (*http.
 		req.Header.Set("User-Agent", c.opts.UserAgent)
 	}
 	host := req.URL.Host
-	var lastErr error
-	for attempt := 0; attempt < c.opts.Attempts; attempt++ {
-		if err := c.waitRateLimit(ctx, host); err != nil {
-			return nil, err
-		}
-		if attempt > 0 && lastErr != nil {
-			d := c.backoff(attempt)
-			c.log.Debug("retrying", "url", req.URL.Redacted(), "attempt", attempt+1, "sleep", d, "err", lastErr)
-			if err := c.opts.Sleep(ctx, d); err != nil {
-				return nil, fmt.Errorf("%s %s: %w (last error: %v)", req.Method, req.URL.Redacted(), err, lastErr)
-			}
-		}
-		resp, wait, err := c.once(ctx, req, limit)
-		if err == nil {
-			return resp, nil
-		}
-		lastErr = err
-		if wait < 0 { // permanent
-			return nil, err
-		}
-		if wait > 0 {
-			// Server-directed wait: sleep it (it replaces the backoff).
-			if wait > c.opts.MaxRateLimitWait {
-				return nil, &RateLimitError{Host: host, Until: c.opts.Now().Add(wait)}
-			}
-			if attempt+1 >= c.opts.Attempts {
-				return nil, fmt.Errorf("giving up after %d attempts: %w (%v)", c.opts.Attempts,
-					&RateLimitError{Host: host, Until: c.opts.Now().Add(wait)}, err)
-			}
+	var resp *http.Response
+	p := c.policy
+	p.Notify = func(n int, wait time.Duration, err error) {
+		if errors.Is(err, source.ErrRateLimit) {
 			c.log.Info("rate limited, waiting", "host", host, "wait", wait)
-			if err := c.opts.Sleep(ctx, wait); err != nil {
-				return nil, fmt.Errorf("%s %s: %w (waiting for rate limit)", req.Method, req.URL.Redacted(), err)
-			}
-			lastErr = nil // do not add a backoff on top of the server's wait
+			return
 		}
+		c.log.Debug("retrying", "url", req.URL.Redacted(), "attempt", n+1, "sleep", wait, "err", err)
 	}
-	return nil, fmt.Errorf("giving up after %d attempts: %w", c.opts.Attempts, lastErr)
+	err := p.Do(ctx, func(ctx context.Context, attempt int) error {
+		if err := c.waitRateLimit(ctx, host); err != nil {
+			return retry.Permanent(err)
+		}
+		r, wait, err := c.once(ctx, req, limit)
+		switch {
+		case err == nil:
+			resp = r
+			return nil
+		case wait < 0:
+			return retry.Permanent(err)
+		case wait == 0:
+			return err
+		}
+		// A server-directed wait replaces the backoff, if we are willing
+		// to sleep that long and an attempt is left to use it.
+		if wait > c.opts.MaxRateLimitWait {
+			return retry.Permanent(&RateLimitError{Host: host, Until: c.opts.Now().Add(wait)})
+		}
+		if attempt >= c.opts.Attempts {
+			return retry.Permanent(fmt.Errorf("giving up after %d attempts: %w (%v)", c.opts.Attempts,
+				&RateLimitError{Host: host, Until: c.opts.Now().Add(wait)}, err))
+		}
+		return retry.After(wait, err)
+	})
+	var stopped *retry.StoppedError
+	if errors.As(err, &stopped) {
+		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), err)
+	}
+	return resp, err
 }
 
 // waitRateLimit honours a reset announced earlier by X-RateLimit-Remaining: 0.
@@ -337,24 +323,12 @@ func (c *Client) waitRateLimit(ctx context.Context, host string) error {
 	return c.opts.Sleep(ctx, wait)
 }
 
-// backoff returns the full-jitter sleep before attempt (1-based retry index).
-func (c *Client) backoff(attempt int) time.Duration {
-	ceil := c.opts.Backoff
-	for i := 1; i < attempt && ceil < c.opts.MaxBackoff; i++ {
-		ceil *= 2
-	}
-	ceil = min(ceil, c.opts.MaxBackoff)
-	return c.opts.Jitter(ceil)
-}
+// backoff returns the full-jitter sleep before retry number attempt (1-based).
+func (c *Client) backoff(attempt int) time.Duration { return c.policy.Delay(attempt) }
 
 // BackoffCeiling reports the upper bound of the sleep before retry number
 // attempt (1-based); exposed for tests and documentation.
-func (c *Client) BackoffCeiling(attempt int) time.Duration {
-	saved := c.opts.Jitter
-	defer func() { c.opts.Jitter = saved }()
-	c.opts.Jitter = func(d time.Duration) time.Duration { return d }
-	return c.backoff(attempt)
-}
+func (c *Client) BackoffCeiling(attempt int) time.Duration { return c.policy.Ceiling(attempt) }
 
 // once performs one attempt. wait < 0: permanent error; wait == 0: retry
 // with backoff; wait > 0: retry after that server-directed wait.
@@ -466,20 +440,6 @@ func (c *Client) noteRateLimit(resp *http.Response) {
 	c.mu.Lock()
 	c.blocked[resp.Request.URL.Host] = reset
 	c.mu.Unlock()
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // idleBody cancels the request when no byte arrives for timeout, and caps

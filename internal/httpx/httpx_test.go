@@ -100,6 +100,8 @@ func TestRetryPolicy(t *testing.T) {
 		{"400 not retried", 3, []reply{{code: 400}}, 1, errAny, nil},
 		{"403 plain not retried", 3, []reply{{code: 403, body: "forbidden"}}, 1, source.ErrAuth, nil},
 		{"429 retry-after short", 3, []reply{{code: 429, header: map[string]string{"Retry-After": "5"}}, {code: 200}}, 2, nil, []time.Duration{5 * time.Second}},
+		{"429 retry-after date", 3, []reply{{code: 429, header: map[string]string{"Retry-After": t0.Add(20 * time.Second).UTC().Format(http.TimeFormat)}}, {code: 200}}, 2, nil, []time.Duration{20 * time.Second}},
+		{"backoff doubles after a server wait", 4, []reply{{code: 429, header: map[string]string{"Retry-After": "5"}}, {code: 503}, {code: 503}, {code: 200}}, 4, nil, []time.Duration{5 * time.Second, 6 * time.Second, 12 * time.Second}},
 		{"429 no hint uses backoff", 3, []reply{{code: 429}, {code: 200}}, 2, nil, []time.Duration{3 * time.Second}},
 		{"403 reset short", 3, []reply{{code: 403, header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}}, {code: 200}}, 2, nil, []time.Duration{30 * time.Second}},
 		{"403 reset far fails", 3, []reply{{code: 403, header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": farReset}}}, 1, source.ErrRateLimit, nil},
@@ -462,5 +464,30 @@ func TestIdleTimeout(t *testing.T) {
 	_, err = io.ReadAll(resp.Body)
 	if err == nil || !errors.Is(err, errIdle) {
 		t.Fatalf("want idle timeout, got %v", err)
+	}
+}
+
+// TestCancelStopsRetryWait: a cancelled context ends a backoff or a
+// rate-limit wait at once, and the error says which wait it was.
+func TestCancelStopsRetryWait(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		r          reply
+	}{
+		{"backoff", "last error", reply{code: 503}},
+		{"rate limit", "waiting for rate limit", reply{code: 429, header: map[string]string{"Retry-After": "5"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, n := scripted(t, tc.r)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c := newTestClient(&fakeClock{}, Options{Attempts: 5})
+			c.policy.Sleep = func(ctx context.Context, d time.Duration) error { cancel(); return ctx.Err() }
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+			_, err := c.Do(ctx, req, -1)
+			if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), tc.want) || *n != 1 {
+				t.Fatalf("err %v after %d requests", err, *n)
+			}
+		})
 	}
 }
