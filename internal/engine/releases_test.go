@@ -8,7 +8,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/otafleet/ota/config"
 	"github.com/otafleet/ota/internal/fsx"
@@ -84,13 +83,10 @@ func TestReleasesLayout(t *testing.T) {
 	if *st.Current != v2 || st.Previous == nil || *st.Previous != v1 {
 		t.Fatalf("status %+v", st)
 	}
-	start := time.Now()
 	rb, err := u.Rollback(ctx)
-	took := time.Since(start)
 	if err != nil || rb.Current != v1 {
 		t.Fatalf("rollback %+v %v", rb, err)
 	}
-	t.Logf("MEASURE releases rollback took %v", took)
 	if d := treesnap.Diff(treesnap.FromTree(treeV1), currentSnap(t, dir)); d != nil {
 		t.Fatalf("after rollback: %v", d)
 	}
@@ -169,20 +165,37 @@ func TestReleasesCrashPoints(t *testing.T) {
 	}
 }
 
-func TestInPlaceRollbackTime(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	src := memsource.New()
-	src.Publish("v1", treeV1)
-	u := newTestEngine(t, dir, src, nil)
-	u.Update(ctx, true)
-	src.Publish("v2", treeV2)
-	u.Update(ctx, true)
-	start := time.Now()
-	if _, err := u.Rollback(ctx); err != nil {
-		t.Fatal(err)
+// BenchmarkRollback times `ota rollback` v2 → v1 in each layout (each
+// iteration first updates to v2 again, untimed).
+func BenchmarkRollback(b *testing.B) {
+	for _, layout := range []string{"inplace", "releases"} {
+		b.Run(layout, func(b *testing.B) {
+			ctx := context.Background()
+			dir := b.TempDir()
+			src := memsource.New()
+			src.Publish("v1", treeV1)
+			cfg := config.Default()
+			cfg.Owner, cfg.Repo, cfg.TargetDir, cfg.Layout = "o", "r", dir, layout
+			u, err := New(cfg, Options{Source: src})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := u.Update(ctx, true); err != nil {
+				b.Fatal(err)
+			}
+			src.Publish("v2", treeV2)
+			for b.Loop() {
+				b.StopTimer()
+				if _, err := u.Update(ctx, true); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if _, err := u.Rollback(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
-	t.Logf("MEASURE in-place rollback of %d changed files took %v", 9, time.Since(start))
 }
 
 // noLinks is the real filesystem without hard links (as vfat).
