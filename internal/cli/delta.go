@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/otafleet/ota/internal/fsx"
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/otafleet/ota/delta"
 	"github.com/spf13/cobra"
@@ -226,36 +226,18 @@ func runDeltaInfo(stdout io.Writer, path string, asJSON bool) error {
 	return nil
 }
 
-// writeFileAtomic writes path through a temporary file in the same
-// directory: write, fsync, rename, fsync the directory. On any error the
-// temporary file is removed and path is left as it was.
-func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return &DeltaExitError{Code: exitFS, Err: fmt.Errorf("create temporary file for %s: %w", path, err)}
+// writeFileAtomic writes path durably (fsx.WriteFileStream: a temporary
+// file, fsync, rename, fsync the folder). On any error path is left as it
+// was; filesystem errors exit with the filesystem code, write's own errors
+// pass through.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	var werr error
+	err := fsx.WriteFileStream(path, 0o644, func(w io.Writer) error {
+		werr = write(w)
+		return werr
+	})
+	if err != nil && werr == nil {
+		return &DeltaExitError{Code: exitFS, Err: fmt.Errorf("write %s: %w", path, err)}
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := write(tmp); err != nil {
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		return &DeltaExitError{Code: exitFS, Err: fmt.Errorf("sync %s: %w", tmp.Name(), err)}
-	}
-	if err := tmp.Close(); err != nil {
-		return &DeltaExitError{Code: exitFS, Err: fmt.Errorf("close %s: %w", tmp.Name(), err)}
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return &DeltaExitError{Code: exitFS, Err: fmt.Errorf("rename %s to %s: %w", tmp.Name(), path, err)}
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return err
 }
