@@ -1,6 +1,8 @@
-// Package cli is the ota command line: one Options struct and one run
-// function per command, over the public ota package. Exit codes come from
-// engine.Classify and are documented in the README.
+// Package cli is the ota command line: one file per command, each with its
+// options struct and a run(ctx, options) function that drives
+// internal/engine (or publish, or delta) and formats the result. Exit codes
+// come from engine.Classify, by error type, and are documented in the
+// README.
 package cli
 
 import (
