@@ -41,9 +41,9 @@ func (u *Updater) installedIndex(ctx context.Context, src source.Source, cur *Ve
 		if err != nil || l == nil || l.Dir || l.SHA1 != e.BlobSHA1 {
 			continue
 		}
-		idx.Files[e.Path] = state.FileState{SHA1: l.SHA1, Mode: l.Mode, Size: l.Size}
+		idx.Files = append(idx.Files, state.IndexEntry{Path: e.Path, FileState: state.FileState{SHA1: l.SHA1, Mode: l.Mode, Size: l.Size}})
 	}
-	idx.Version = cur
+	idx = state.NewIndex(cur, idx.Files)
 	if err := state.WriteIndex(u.fs, u.dirs.State, idx); err != nil {
 		u.log.Warn("could not record the adopted files (the next check lists the installed version again)", "err", err)
 	}

@@ -354,8 +354,8 @@ func installedEntries(cur *source.Version, idx state.Index) []source.Entry {
 		return nil
 	}
 	out := make([]source.Entry, 0, len(idx.Files))
-	for p, f := range idx.Files {
-		out = append(out, source.Entry{Path: p, Mode: f.Mode, Size: f.Size, BlobSHA1: f.SHA1})
+	for _, f := range idx.Files {
+		out = append(out, source.Entry{Path: f.Path, Mode: f.Mode, Size: f.Size, BlobSHA1: f.SHA1})
 	}
 	return out
 }

@@ -125,7 +125,8 @@ func Make(in Input) (*Plan, error) {
 		if deleting[rel] || want[rel] || isReserved(rel, in.Reserved) || !in.Filter.Permitted(rel) {
 			return nil
 		}
-		l, err := Inspect(in.FS, in.TargetDir, rel, in.Index.Files[rel])
+		cached, _ := in.Index.Lookup(rel)
+		l, err := Inspect(in.FS, in.TargetDir, rel, cached)
 		if err != nil || l == nil || l.Dir {
 			return err
 		}
@@ -133,7 +134,8 @@ func Make(in Input) (*Plan, error) {
 		p.Delete = append(p.Delete, Change{Path: rel, Old: l})
 		return nil
 	}
-	for rel := range in.Index.Files {
+	for _, f := range in.Index.Files {
+		rel := f.Path
 		if pathx.Validate(rel) != nil {
 			continue // a corrupt index never leads to deleting outside the tree
 		}
@@ -165,7 +167,8 @@ func Make(in Input) (*Plan, error) {
 				return nil, fmt.Errorf("%w: %q is %s on the device but a folder in the target (needed for %s): move it away, or add it to ignore", ErrConflict, d, what, e.Path)
 			}
 		}
-		l, err := Inspect(in.FS, in.TargetDir, e.Path, in.Index.Files[e.Path])
+		cached, _ := in.Index.Lookup(e.Path)
+		l, err := Inspect(in.FS, in.TargetDir, e.Path, cached)
 		if err != nil {
 			return nil, err
 		}
