@@ -139,6 +139,7 @@ type CheckResult struct {
 	Recovered string `json:"recovered,omitempty"`
 
 	plan    *plan.Plan
+	index   state.Index // the installed index the plan was made from
 	target  source.Target
 	archive fetch.Archive
 }
@@ -312,7 +313,7 @@ func (u *Updater) checkFrom(ctx context.Context, src source.Source, force bool) 
 	for _, s := range p.Skipped {
 		u.log.Warn("skipping target path", "reason", s)
 	}
-	r.plan = p
+	r.plan, r.index = p, idx
 	r.archive = archiveOf(tree)
 	for _, c := range p.Add {
 		r.Add = append(r.Add, c.Path)
@@ -517,7 +518,7 @@ func (u *Updater) applyCheck(ctx context.Context, src source.Source, r *CheckRes
 	if err := p.CheckLinks(u.readLink(u.dirs.Target)); err != nil {
 		return res, err
 	}
-	j := apply.FromPlan(u.fs, u.dirs, p, state.ReadIndex(u.fs, u.dirs.State), r.Current, r.Target)
+	j := apply.FromPlan(u.fs, u.dirs, p, r.index, r.Current, r.Target)
 	if err := apply.Apply(u.fs, u.dirs, j); err != nil {
 		return res, fmt.Errorf("apply %s: %w", state.Format(&r.Target), err)
 	}
