@@ -253,9 +253,15 @@ func ReadIndexFile(fsys fsx.FS, name string) (Index, string, error) {
 		return Index{}, "", err
 	}
 	defer f.Close()
+	// Count the lines first (a fast pass over the page cache), so the slice
+	// is allocated once at its size instead of grown by doubling.
+	lines, err := countLines(f)
+	if err != nil {
+		return Index{}, "", err
+	}
 	h := sha256.New()
 	r := bufio.NewReaderSize(io.TeeReader(f, h), 64<<10)
-	idx, err := decodeIndex(r)
+	idx, err := decodeIndex(r, lines)
 	if err == nil {
 		err = idx.Check()
 	}
@@ -265,7 +271,24 @@ func ReadIndexFile(fsys fsx.FS, name string) (Index, string, error) {
 	return idx, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func decodeIndex(r *bufio.Reader) (Index, error) {
+func countLines(f fsx.File) (int, error) {
+	buf := make([]byte, 64<<10)
+	n, off := 0, int64(0)
+	for {
+		k, err := f.ReadAt(buf, off)
+		n += bytes.Count(buf[:k], []byte{'\n'})
+		off += int64(k)
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// decodeIndex reads an index of either format; lines sizes the file list.
+func decodeIndex(r *bufio.Reader, lines int) (Index, error) {
 	if b, err := r.Peek(1); err == nil && b[0] == '{' {
 		var idx Index
 		d := json.NewDecoder(r)
@@ -275,8 +298,7 @@ func decodeIndex(r *bufio.Reader) (Index, error) {
 		_, err := io.Copy(io.Discard, r) // the hash covers the whole file
 		return idx, err
 	}
-	var idx Index
-	// A first guess of the number of files from nothing: grow as needed.
+	idx := Index{Files: make([]IndexEntry, 0, min(lines, 1<<20))}
 	first := true
 	buf := make([]byte, 0, 256)
 	for {
@@ -318,7 +340,9 @@ func decodeIndex(r *bufio.Reader) (Index, error) {
 	if first {
 		return Index{}, errors.New("empty file")
 	}
-	idx.Files = slices.Clip(idx.Files)
+	if len(idx.Files) == 0 {
+		idx.Files = nil
+	}
 	return idx, nil
 }
 

@@ -111,7 +111,7 @@ func FuzzDecodeIndex(f *testing.F) {
 	f.Add([]byte(indexMagic + "\nversion {\"ref\":\"v\"}\n" + strings.Repeat("a", 40) + " 100644 1 2 3 4 a/b\n"))
 	f.Add([]byte(`{"files":{"a":{"sha1":"` + strings.Repeat("a", 40) + `"}}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		idx, err := decodeIndex(bufio.NewReaderSize(bytes.NewReader(b), 4096))
+		idx, err := decodeIndex(bufio.NewReaderSize(bytes.NewReader(b), 4096), bytes.Count(b, []byte{'\n'}))
 		if err != nil || idx.Check() != nil {
 			return
 		}
