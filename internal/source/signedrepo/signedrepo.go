@@ -205,9 +205,16 @@ func (tr *Trust) PackItems(t source.Target, wants []source.Want) ([]repo.PackIte
 	if err != nil {
 		return nil, err
 	}
-	files := make(map[string]*repo.File, len(rel.Files))
+	// A map of the wanted paths (an update's few), not of the whole
+	// release: one pass over the file list finds them.
+	files := make(map[string]*repo.File, len(wants))
+	for _, w := range wants {
+		files[w.Entry.Path] = nil
+	}
 	for i := range rel.Files {
-		files[rel.Files[i].Path] = &rel.Files[i]
+		if _, ok := files[rel.Files[i].Path]; ok {
+			files[rel.Files[i].Path] = &rel.Files[i]
+		}
 	}
 	pw := make([]repo.PackWant, 0, len(wants))
 	for _, w := range wants {
