@@ -126,11 +126,13 @@ func Default() Config {
 		BackoffSec:     3,
 		MaxBackoffSec:  60,
 		HTTPTimeoutSec: 10,
-		MaxTreeSizeKB:  16384,
-		MaxTreeFiles:   100000,
-		Parallel:       4,
-		Layout:         "inplace",
-		KeepReleases:   3,
+		// A 100,000-file GitHub tree listed folder by folder is ~23 MB of
+		// JSON; decoded as it streams, so memory follows max_tree_files.
+		MaxTreeSizeKB: 32768,
+		MaxTreeFiles:  100000,
+		Parallel:      4,
+		Layout:        "inplace",
+		KeepReleases:  3,
 	}
 }
 

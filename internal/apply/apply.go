@@ -1,8 +1,12 @@
 // Package apply activates a staged update in place, crash-safely.
 //
 // Protocol (each step durable before the next):
-//  1. journal: the intent (every operation, the old and new version, the new
-//     index) is written to state_dir/journal.json.
+//  0. indexes: the index being replaced and the new one are written to
+//     state_dir/index.prev and state_dir/index.next (write, fsync, rename,
+//     fsync folder), streamed, so no step holds them as one buffer.
+//  1. journal: the intent (every operation, the old and new version, and the
+//     SHA-256 of the two index files it names) is written to
+//     state_dir/journal.json. It stays small whatever the tree's size.
 //  2. backup: every file that will be replaced or deleted is hard-linked (or,
 //     where links are unsupported, renamed) into backup_dir; backup folders
 //     are fsynced.
@@ -10,12 +14,16 @@
 //     removed, new folders are created, staged files are renamed into place;
 //     every touched folder is fsynced.
 //  4. commit: version.json is written atomically. This is the commit point.
-//  5. finish: the new index is written, emptied folders pruned, backups and
-//     the journal removed.
+//  5. finish: the new index is written, emptied folders pruned, index.prev
+//     renamed to previous.json, backups and the journal removed, then the
+//     index files.
 //
 // Recover, run before every command, reads a leftover journal: if
 // version.json names the journal's new version it finishes the update (roll
-// forward), otherwise it restores the old version exactly (roll back). Both
+// forward, reading the index files the journal names and checking their
+// SHA-256), otherwise it restores the old version exactly (roll back, which
+// needs no index). A journal of format 1 (earlier versions) embeds both
+// indexes and is recovered the same way. Both
 // directions are idempotent, so a crash during recovery is recovered too.
 // A failed rollback never deletes backups: the journal stays for the next run.
 package apply
@@ -27,6 +35,7 @@ import (
 	"github.com/otafleet/ota/internal/statedir"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -38,6 +47,16 @@ import (
 
 // JournalFile is the journal's name inside state_dir.
 const JournalFile = statedir.Journal
+
+// The index files a journal of format 2 names, inside state_dir. Only these
+// names are accepted from a journal read from disk.
+const (
+	NextIndexFile = "index.next" // the new version's index (before the stat cache is refreshed)
+	PrevIndexFile = "index.prev" // the index being replaced, with the version it belonged to
+)
+
+// journalFormat is written by this version; 1 embedded both indexes.
+const journalFormat = 2
 
 // Dirs are the absolute folders apply works in. Stage, Backup and State must
 // be on the target's filesystem (rename is only atomic within one).
@@ -71,11 +90,23 @@ type Journal struct {
 	MakeDirs   []string        `json:"make_dirs,omitempty"`   // created before puts, outermost first
 	RemoveDirs []string        `json:"remove_dirs,omitempty"` // folders replaced by files, removed after deletes
 	PruneDirs  []string        `json:"prune_dirs,omitempty"`  // removed after commit when empty, deepest first
-	Index      state.Index     `json:"index"`                 // the index of the new version
+	// Index is the index of the new version. In a journal of format 2 it is
+	// not in journal.json but in the file NextIndex names, read by Recover
+	// when it rolls forward.
+	Index state.Index `json:"index,omitzero"`
 	// Prev is the index of the version being replaced. After the commit the
 	// files it lists that the update displaced are kept in the object store,
-	// so `ota rollback` can re-apply it without a download.
-	Prev state.Index `json:"prev"`
+	// so `ota rollback` can re-apply it without a download. Format 2: in
+	// the file PrevIndex names.
+	Prev      state.Index `json:"prev,omitzero"`
+	NextIndex *IndexRef   `json:"next_index,omitempty"`
+	PrevIndex *IndexRef   `json:"prev_index,omitempty"`
+}
+
+// IndexRef names an index file written durably before the journal.
+type IndexRef struct {
+	Name   string `json:"name"`   // inside state_dir
+	SHA256 string `json:"sha256"` // of the whole file
 }
 
 // ReadJournal returns the pending journal, or nil when there is none.
@@ -123,6 +154,93 @@ func (j *Journal) check() error {
 	if err := j.Prev.Check(); err != nil {
 		return fmt.Errorf("previous index: %w", err)
 	}
+	switch j.Format {
+	case 0, 1: // before format 2 the indexes were embedded
+		if j.NextIndex != nil || j.PrevIndex != nil {
+			return fmt.Errorf("format %d journal names index files", j.Format)
+		}
+	case journalFormat:
+		for _, r := range []struct {
+			ref  *IndexRef
+			name string
+		}{{j.NextIndex, NextIndexFile}, {j.PrevIndex, PrevIndexFile}} {
+			if r.ref == nil || r.ref.Name != r.name || !isSHA256(r.ref.SHA256) {
+				return fmt.Errorf("index file: want %s with its sha256, got %+v", r.name, r.ref)
+			}
+		}
+		if !j.Index.IsZero() || !j.Prev.IsZero() {
+			return errors.New("format 2 journal embeds an index")
+		}
+	default:
+		return fmt.Errorf("unknown format %d (written by a newer ota?)", j.Format)
+	}
+	return nil
+}
+
+func isSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// loadIndexes reads the index files a format-2 journal names, checking
+// their SHA-256. index.prev may already have been renamed to previous.json
+// by an interrupted finish: the same bytes, so the same SHA-256.
+func (j *Journal) loadIndexes(fsys fsx.FS, d Dirs) error {
+	if j.Format != journalFormat {
+		return nil
+	}
+	load := func(ref *IndexRef, alt string) (state.Index, error) {
+		idx, sum, err := state.ReadIndexFile(fsys, path.Join(d.State, ref.Name))
+		if errors.Is(err, fs.ErrNotExist) && alt != "" {
+			idx, sum, err = state.ReadIndexFile(fsys, path.Join(d.State, alt))
+		}
+		if err != nil {
+			return state.Index{}, err
+		}
+		if sum != ref.SHA256 {
+			return state.Index{}, fmt.Errorf("%s: sha256 %s, the journal says %s", ref.Name, sum, ref.SHA256)
+		}
+		return idx, nil
+	}
+	var err error
+	if j.Index, err = load(j.NextIndex, ""); err != nil {
+		return fmt.Errorf("journal %s names a new index that cannot be used (%v): restore the folder from a backup or remove the journal after checking the files", path.Join(d.State, JournalFile), err)
+	}
+	if j.Prev, err = load(j.PrevIndex, state.PreviousFile); err != nil {
+		return fmt.Errorf("journal %s names a previous index that cannot be used (%v): restore the folder from a backup or remove the journal after checking the files", path.Join(d.State, JournalFile), err)
+	}
+	return nil
+}
+
+// encode renders journal.json: without the indexes when they are in their
+// own files (format 2).
+func (j *Journal) encode() ([]byte, error) {
+	enc := *j
+	if j.Format == journalFormat {
+		enc.Index, enc.Prev = state.Index{}, state.Index{}
+	}
+	return json.Marshal(&enc)
+}
+
+// writeIndexes writes j's indexes to the files a format-2 journal names.
+func (j *Journal) writeIndexes(fsys fsx.FS, d Dirs) error {
+	prevSum, err := state.WriteIndexFile(fsys, path.Join(d.State, PrevIndexFile), j.From, slices.Values(j.Prev.Files))
+	if err != nil {
+		return fmt.Errorf("write %s: %w", PrevIndexFile, err)
+	}
+	nextSum, err := state.WriteIndexFile(fsys, path.Join(d.State, NextIndexFile), j.Index.Version, slices.Values(j.Index.Files))
+	if err != nil {
+		return fmt.Errorf("write %s: %w", NextIndexFile, err)
+	}
+	j.PrevIndex = &IndexRef{Name: PrevIndexFile, SHA256: prevSum}
+	j.NextIndex = &IndexRef{Name: NextIndexFile, SHA256: nextSum}
 	return nil
 }
 
@@ -130,7 +248,7 @@ func (j *Journal) check() error {
 // fsynced at Stage/<path>. On error everything done is rolled back; the
 // returned error then also lists any rollback failures.
 func Apply(fsys fsx.FS, d Dirs, j *Journal) error {
-	j.Format = 1
+	j.Format = journalFormat
 	if _, err := fsx.MkdirAll(fsys, d.State, 0o755); err != nil {
 		return fmt.Errorf("create state folder: %w", err)
 	}
@@ -140,7 +258,10 @@ func Apply(fsys fsx.FS, d Dirs, j *Journal) error {
 	if _, err := fsx.MkdirAll(fsys, d.Backup, 0o755); err != nil {
 		return fmt.Errorf("create backup folder: %w", err)
 	}
-	b, err := json.Marshal(j)
+	if err := j.writeIndexes(fsys, d); err != nil {
+		return err
+	}
+	b, err := j.encode()
 	if err != nil {
 		return err
 	}
@@ -350,9 +471,9 @@ func finish(fsys fsx.FS, d Dirs, j *Journal) error {
 		}
 	}
 	idx := j.Index
-	for p, st := range idx.Files {
-		if fi, err := fsys.Lstat(path.Join(d.Target, p)); err == nil && fi.Mode().IsRegular() {
-			idx.Files[p] = state.Stamp(st, fi)
+	for i, f := range idx.Files {
+		if fi, err := fsys.Lstat(path.Join(d.Target, f.Path)); err == nil && fi.Mode().IsRegular() {
+			idx.Files[i].FileState = state.Stamp(f.FileState, fi)
 		}
 	}
 	if err := state.WriteIndex(fsys, d.State, idx); err != nil {
@@ -381,21 +502,34 @@ func keepPrevious(fsys fsx.FS, d Dirs, j *Journal) error {
 	if j.From == nil || len(j.Prev.Files) == 0 {
 		return nil
 	}
-	prev := j.Prev
-	prev.Version = j.From
-	if err := state.WritePrevious(fsys, d.State, prev); err != nil {
-		return err
+	if j.Format == journalFormat {
+		// index.prev already holds the previous version's index with
+		// j.From as its version.
+		if err := fsys.Rename(path.Join(d.State, PrevIndexFile), path.Join(d.State, state.PreviousFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err := fsys.SyncDir(d.State); err != nil {
+			return err
+		}
+	} else {
+		prev := j.Prev
+		prev.Version = j.From
+		if err := state.WritePrevious(fsys, d.State, prev); err != nil {
+			return err
+		}
 	}
 	obj := d.Objects()
 	if _, err := fsx.MkdirAll(fsys, obj, 0o755); err != nil {
 		return err
 	}
-	keep := map[string]bool{}
-	for _, st := range prev.Files {
-		keep[st.SHA1] = true
+	keep := make([]string, 0, len(j.Prev.Files))
+	for _, st := range j.Prev.Files {
+		keep = append(keep, st.SHA1)
 	}
+	slices.Sort(keep)
+	moved := newSyncSet()
 	for _, op := range j.Ops {
-		st, ok := j.Prev.Files[op.Path]
+		st, ok := j.Prev.Lookup(op.Path)
 		if !op.HadOld || !ok {
 			continue
 		}
@@ -406,13 +540,19 @@ func keepPrevious(fsys fsx.FS, d Dirs, j *Journal) error {
 		if err := fsys.Rename(bak, path.Join(obj, st.SHA1)); err != nil {
 			return err
 		}
+		moved.add(path.Dir(bak))
+	}
+	// A rename is durable once both folders are synced (obj below); the
+	// backups are removed right after.
+	if err := moved.sync(fsys); err != nil {
+		return err
 	}
 	ents, err := fsys.ReadDir(obj)
 	if err != nil {
 		return err
 	}
 	for _, e := range ents {
-		if !keep[e.Name()] {
+		if _, ok := slices.BinarySearch(keep, e.Name()); !ok {
 			if err := fsys.Remove(path.Join(obj, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
@@ -432,7 +572,21 @@ func cleanup(fsys fsx.FS, d Dirs) error {
 	if err := fsys.Remove(path.Join(d.State, JournalFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove journal: %w", err)
 	}
-	return fsys.SyncDir(d.State)
+	if err := fsys.SyncDir(d.State); err != nil {
+		return err
+	}
+	return removeIndexFiles(fsys, d)
+}
+
+// removeIndexFiles drops the index files of a journal that is gone (or
+// never was written): nothing reads them without one.
+func removeIndexFiles(fsys fsx.FS, d Dirs) error {
+	for _, name := range []string{NextIndexFile, PrevIndexFile} {
+		if err := fsys.Remove(path.Join(d.State, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // Outcome says what Recover did.
@@ -455,12 +609,18 @@ func Recover(fsys fsx.FS, d Dirs) (Outcome, *Journal, error) {
 		return Nothing, nil, err
 	}
 	if j == nil {
+		// Index files without a journal: a crash before the journal was
+		// written, or after it was removed.
+		_ = removeIndexFiles(fsys, d)
 		if StaleBackups(fsys, d) {
 			return StaleCleaned, nil, nil
 		}
 		return Nothing, nil, nil
 	}
 	if v := state.ReadVersion(fsys, d.Target); v != nil && *v == j.To {
+		if err := j.loadIndexes(fsys, d); err != nil {
+			return RolledFwd, j, err
+		}
 		if err := finish(fsys, d, j); err != nil {
 			return RolledFwd, j, fmt.Errorf("finish interrupted update to %s: %w", state.Format(&j.To), err)
 		}

@@ -14,15 +14,21 @@ import (
 // FromPlan builds the journal for p. old is the current index (its stat
 // cache is carried over for unchanged files).
 func FromPlan(fsys fsx.FS, d Dirs, p *plan.Plan, old state.Index, from *source.Version, to source.Version) *Journal {
-	j := &Journal{From: from, To: to, Index: state.Index{Version: &to, Files: map[string]state.FileState{}}, Prev: old}
+	j := &Journal{From: from, To: to, Index: state.Index{Version: &to, Files: make([]state.IndexEntry, 0, len(p.Tree))}, Prev: old}
 	inTreeDir := map[string]bool{}
+	k := 0 // p.Tree and old.Files are both sorted by path: one merge walk
 	for _, e := range p.Tree {
 		st := state.FileState{SHA1: e.BlobSHA1, Mode: e.Mode, Size: e.Size}
-		if o, ok := old.Files[e.Path]; ok && o.SHA1 == e.BlobSHA1 && o.Mode == e.Mode {
-			st = o
+		for k < len(old.Files) && old.Files[k].Path < e.Path {
+			k++
 		}
-		j.Index.Files[e.Path] = st
-		for dir := path.Dir(e.Path); dir != "."; dir = path.Dir(dir) {
+		if k < len(old.Files) && old.Files[k].Path == e.Path {
+			if o := old.Files[k].FileState; o.SHA1 == e.BlobSHA1 && o.Mode == e.Mode {
+				st = o
+			}
+		}
+		j.Index.Files = append(j.Index.Files, state.IndexEntry{Path: e.Path, FileState: st})
+		for dir := path.Dir(e.Path); dir != "." && !inTreeDir[dir]; dir = path.Dir(dir) {
 			inTreeDir[dir] = true
 		}
 	}

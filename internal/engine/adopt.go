@@ -41,9 +41,9 @@ func (e *Engine) installedIndex(ctx context.Context, src source.Source, cur *Ver
 		if err != nil || l == nil || l.Dir || l.SHA1 != en.BlobSHA1 {
 			continue
 		}
-		idx.Files[en.Path] = state.FileState{SHA1: l.SHA1, Mode: l.Mode, Size: l.Size}
+		idx.Files = append(idx.Files, state.IndexEntry{Path: en.Path, FileState: state.FileState{SHA1: l.SHA1, Mode: l.Mode, Size: l.Size}})
 	}
-	idx.Version = cur
+	idx = state.NewIndex(cur, idx.Files)
 	if err := state.WriteIndex(e.fs, e.dirs.State, idx); err != nil {
 		e.log.Warn("could not record the adopted files (the next check lists the installed version again)", "err", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/otafleet/ota/internal/policy"
 	"github.com/otafleet/ota/internal/rollout"
 	"github.com/otafleet/ota/internal/source"
+	"github.com/otafleet/ota/internal/state"
 )
 
 // Plan is what Check found: the target, what would change, and whether the
@@ -42,6 +43,7 @@ type Plan struct {
 	ReadOnly bool `json:"read_only,omitempty"`
 
 	plan    *plan.Plan
+	index   state.Index // in place: the installed index the plan was made from
 	target  source.Target
 	archive fetch.Archive
 }

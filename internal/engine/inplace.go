@@ -89,6 +89,7 @@ func (l *inPlace) plan(ctx context.Context, src source.Source, t source.Target, 
 		e.log.Warn("skipping target path", "reason", s)
 	}
 	p.fill(pl, tree)
+	p.index = idx // the update reuses it instead of reading installed.json again
 	p.DownloadBytes = pl.DownloadBytes()
 	for _, c := range changes(pl) {
 		if !c.SameContent {
@@ -110,7 +111,7 @@ func (l *inPlace) activate(p *Plan, _ []plan.Change) error {
 	if err := p.plan.CheckLinks(e.readLink(e.dirs.Target)); err != nil {
 		return err
 	}
-	j := apply.FromPlan(e.fs, e.dirs, p.plan, state.ReadIndex(e.fs, e.dirs.State), p.Current, p.Target)
+	j := apply.FromPlan(e.fs, e.dirs, p.plan, p.index, p.Current, p.Target)
 	if err := apply.Apply(e.fs, e.dirs, j); err != nil {
 		return fmt.Errorf("apply %s: %w", state.Format(&p.Target), err)
 	}
@@ -141,8 +142,8 @@ func installedEntries(cur *source.Version, idx state.Index) []source.Entry {
 		return nil
 	}
 	out := make([]source.Entry, 0, len(idx.Files))
-	for p, f := range idx.Files {
-		out = append(out, source.Entry{Path: p, Mode: f.Mode, Size: f.Size, BlobSHA1: f.SHA1})
+	for _, f := range idx.Files {
+		out = append(out, source.Entry{Path: f.Path, Mode: f.Mode, Size: f.Size, BlobSHA1: f.SHA1})
 	}
 	return out
 }

@@ -7,6 +7,7 @@
 package fsx
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"io/fs"
@@ -124,12 +125,27 @@ type Stat struct{ Dev, Ino uint64 }
 // file is created exclusively: whatever stands at name+".tmp" (a torn write,
 // or a link planted there) is removed, never opened or written through.
 func WriteFileAtomic(fsys FS, name string, data []byte, perm fs.FileMode) error {
+	return WriteAtomic(fsys, name, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteAtomic is WriteFileAtomic for content produced by write, so a large
+// file (the installed index) is streamed instead of built in memory first.
+// Writes reach the file through a 64 KiB buffer.
+func WriteAtomic(fsys FS, name string, perm fs.FileMode, write func(io.Writer) error) error {
 	tmp := name + ".tmp"
 	f, err := CreateExclusive(fsys, tmp, perm)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	bw := bufio.NewWriterSize(f, 64<<10)
+	err = write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
 		f.Close()
 		fsys.Remove(tmp)
 		return err

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -85,13 +86,14 @@ type Input struct {
 	CompareOnly bool
 }
 
-// Make builds the plan.
+// Make builds the plan. The target tree and the index are both sorted by
+// path, so it needs no map over the whole tree: membership is a binary
+// search in the sorted tree, and only what changes (deletes, folders
+// checked on disk) is held in maps.
 func Make(in Input) (*Plan, error) {
-	p := &Plan{}
-	want := map[string]bool{}
-	dirsInTree := map[string]bool{}
+	p := &Plan{Tree: make([]source.Entry, 0, len(in.Tree))}
 	for i := range in.Tree {
-		e := in.Tree[i]
+		e := &in.Tree[i]
 		if err := pathx.Validate(e.Path); err != nil {
 			return nil, fmt.Errorf("%w: %v", source.ErrBadData, err)
 		}
@@ -102,30 +104,36 @@ func Make(in Input) (*Plan, error) {
 		if !in.Filter.Permitted(e.Path) {
 			continue
 		}
-		if want[e.Path] {
+		p.Tree = append(p.Tree, *e)
+	}
+	if !slices.IsSortedFunc(p.Tree, byPath) {
+		slices.SortFunc(p.Tree, byPath)
+	}
+	for i := range p.Tree {
+		e := &p.Tree[i]
+		if i > 0 && p.Tree[i-1].Path == e.Path {
 			return nil, fmt.Errorf("%w: path %q listed twice", source.ErrBadData, e.Path)
 		}
-		want[e.Path] = true
-		for d := path.Dir(e.Path); d != "."; d = path.Dir(d) {
-			dirsInTree[d] = true
-		}
-		p.Tree = append(p.Tree, e)
-	}
-	for _, e := range p.Tree {
-		if dirsInTree[e.Path] {
+		// Entries below e.Path/ sort after it, not always right after it
+		// ("a.txt" < "a/b"): the first one at or after "e.Path/".
+		if j := p.find(e.Path + "/"); j < len(p.Tree) && strings.HasPrefix(p.Tree[j].Path, e.Path+"/") {
 			return nil, fmt.Errorf("%w: %q is both a file and a folder in the target tree", source.ErrBadData, e.Path)
 		}
 	}
-	sort.Slice(p.Tree, func(i, j int) bool { return p.Tree[i].Path < p.Tree[j].Path })
+	want := func(rel string) bool {
+		j := p.find(rel)
+		return j < len(p.Tree) && p.Tree[j].Path == rel
+	}
 
 	// Deletes: files ota installed that the target no longer has, plus
 	// unmanaged files under delete_patterns.
 	deleting := map[string]bool{}
 	addDelete := func(rel string) error {
-		if deleting[rel] || want[rel] || isReserved(rel, in.Reserved) || !in.Filter.Permitted(rel) {
+		if deleting[rel] || want(rel) || isReserved(rel, in.Reserved) || !in.Filter.Permitted(rel) {
 			return nil
 		}
-		l, err := Inspect(in.FS, in.TargetDir, rel, in.Index.Files[rel])
+		cached, _ := in.Index.Lookup(rel)
+		l, err := Inspect(in.FS, in.TargetDir, rel, cached)
 		if err != nil || l == nil || l.Dir {
 			return err
 		}
@@ -133,7 +141,15 @@ func Make(in Input) (*Plan, error) {
 		p.Delete = append(p.Delete, Change{Path: rel, Old: l})
 		return nil
 	}
-	for rel := range in.Index.Files {
+	k := 0 // merge walk: the index and the tree are both sorted
+	for _, f := range in.Index.Files {
+		rel := f.Path
+		for k < len(p.Tree) && p.Tree[k].Path < rel {
+			k++
+		}
+		if k < len(p.Tree) && p.Tree[k].Path == rel {
+			continue
+		}
 		if pathx.Validate(rel) != nil {
 			continue // a corrupt index never leads to deleting outside the tree
 		}
@@ -152,11 +168,15 @@ func Make(in Input) (*Plan, error) {
 		}
 	}
 
+	dirOK := map[string]bool{} // folders seen on disk as folders (or absent)
 	for i := range p.Tree {
 		e := &p.Tree[i]
 		// A parent on disk that is a file must itself be deleted first.
-		for d := path.Dir(e.Path); d != "." && !in.CompareOnly; d = path.Dir(d) {
+		for d := path.Dir(e.Path); d != "." && !in.CompareOnly && !dirOK[d]; d = path.Dir(d) {
 			fi, err := in.FS.Lstat(path.Join(in.TargetDir, d))
+			if err != nil || fi.IsDir() {
+				dirOK[d] = true
+			}
 			if err == nil && !fi.IsDir() && !deleting[d] {
 				what := "a file"
 				if fi.Mode()&fs.ModeSymlink != 0 {
@@ -165,7 +185,8 @@ func Make(in Input) (*Plan, error) {
 				return nil, fmt.Errorf("%w: %q is %s on the device but a folder in the target (needed for %s): move it away, or add it to ignore", ErrConflict, d, what, e.Path)
 			}
 		}
-		l, err := Inspect(in.FS, in.TargetDir, e.Path, in.Index.Files[e.Path])
+		cached, _ := in.Index.Lookup(e.Path)
+		l, err := Inspect(in.FS, in.TargetDir, e.Path, cached)
 		if err != nil {
 			return nil, err
 		}
@@ -188,6 +209,15 @@ func Make(in Input) (*Plan, error) {
 	}
 	sort.Slice(p.Delete, func(i, j int) bool { return p.Delete[i].Path < p.Delete[j].Path })
 	return p, nil
+}
+
+func byPath(a, b source.Entry) int { return strings.Compare(a.Path, b.Path) }
+
+// find returns the index of the first entry of the sorted tree at or after
+// rel.
+func (p *Plan) find(rel string) int {
+	i, _ := slices.BinarySearchFunc(p.Tree, rel, func(e source.Entry, rel string) int { return strings.Compare(e.Path, rel) })
+	return i
 }
 
 // CheckLinks reads the target of every symbolic link of the plan's tree with

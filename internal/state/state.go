@@ -24,7 +24,6 @@ import (
 	"strings"
 
 	"github.com/otafleet/ota/internal/fsx"
-	"github.com/otafleet/ota/internal/pathx"
 	"github.com/otafleet/ota/internal/source"
 )
 
@@ -75,99 +74,6 @@ func quote(s string) string {
 // WriteVersion durably writes version.json.
 func WriteVersion(fsys fsx.FS, targetDir string, v source.Version) error {
 	return fsx.WriteFileAtomic(fsys, path.Join(targetDir, VersionFile), EncodeVersion(v), 0o644)
-}
-
-// FileState is one managed file in the index.
-type FileState struct {
-	SHA1  string `json:"sha1"`
-	Mode  uint32 `json:"mode"`
-	Size  int64  `json:"size"`
-	MTime int64  `json:"mtime_ns,omitempty"`
-	Ino   uint64 `json:"ino,omitempty"`
-	Dev   uint64 `json:"dev,omitempty"`
-}
-
-// Index lists the files ota installed, by relative path.
-type Index struct {
-	Version *source.Version      `json:"version,omitempty"`
-	Files   map[string]FileState `json:"files"`
-}
-
-// Check validates what an index read from disk names: every path as
-// strictly as a tree path from a source, every SHA-1 as 40 hex digits (it
-// names an object file). A state file is no more trusted than the network.
-func (idx Index) Check() error {
-	for p, f := range idx.Files {
-		if err := pathx.Validate(p); err != nil {
-			return err
-		}
-		if !IsSHA1(f.SHA1) {
-			return fmt.Errorf("file %q: invalid sha1 %q", p, f.SHA1)
-		}
-	}
-	return nil
-}
-
-// IsSHA1 reports whether s is a lowercase hex SHA-1.
-func IsSHA1(s string) bool {
-	if len(s) != 40 {
-		return false
-	}
-	for _, c := range s {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// ReadIndex loads the installed index; a missing or corrupt index is empty
-// (the agent then manages only what the next tree lists).
-func ReadIndex(fsys fsx.FS, stateDir string) Index {
-	idx := Index{Files: map[string]FileState{}}
-	b, err := fsx.ReadFile(fsys, path.Join(stateDir, IndexFile))
-	if err != nil {
-		return idx
-	}
-	if json.Unmarshal(b, &idx) != nil || idx.Files == nil || idx.Check() != nil {
-		return Index{Files: map[string]FileState{}}
-	}
-	return idx
-}
-
-// WriteIndex durably writes the index.
-func WriteIndex(fsys fsx.FS, stateDir string, idx Index) error {
-	b, err := json.Marshal(idx)
-	if err != nil {
-		return err
-	}
-	if _, err := fsx.MkdirAll(fsys, stateDir, 0o755); err != nil {
-		return err
-	}
-	return fsx.WriteFileAtomic(fsys, path.Join(stateDir, IndexFile), b, 0o644)
-}
-
-// ReadPrevious returns the index of the version before the installed one, or
-// nil when none is kept.
-func ReadPrevious(fsys fsx.FS, stateDir string) *Index {
-	b, err := fsx.ReadFile(fsys, path.Join(stateDir, PreviousFile))
-	if err != nil {
-		return nil
-	}
-	var idx Index
-	if json.Unmarshal(b, &idx) != nil || idx.Version == nil || idx.Files == nil || idx.Check() != nil {
-		return nil
-	}
-	return &idx
-}
-
-// WritePrevious durably records the previous version's index.
-func WritePrevious(fsys fsx.FS, stateDir string, idx Index) error {
-	b, err := json.Marshal(idx)
-	if err != nil {
-		return err
-	}
-	return fsx.WriteFileAtomic(fsys, path.Join(stateDir, PreviousFile), b, 0o644)
 }
 
 // Stamp fills the stat-cache fields of st from fi.

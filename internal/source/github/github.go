@@ -51,7 +51,7 @@ const (
 	DefaultAPIURL        = "https://api.github.com"
 	DefaultRawURL        = "https://raw.githubusercontent.com"
 	DefaultBranch        = "main"
-	DefaultMaxTreeSizeKB = 16 << 10 // 16 MiB of tree JSON
+	DefaultMaxTreeSizeKB = 32 << 10 // 32 MiB of tree JSON: a 100,000-file tree listed folder by folder is ~23 MB
 	DefaultMaxTreeFiles  = 50_000
 	apiVersion           = "2022-11-28"
 	acceptJSON           = "application/vnd.github+json"

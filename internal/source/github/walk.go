@@ -46,8 +46,11 @@ func (s *Source) TreeSince(ctx context.Context, t source.Target, installed []sou
 	if known == nil {
 		return s.Tree(ctx, t)
 	}
-	base := append([]source.Entry(nil), installed...)
-	sort.Slice(base, func(i, j int) bool { return base[i].Path < base[j].Path })
+	base := installed // the installed index comes sorted: no copy
+	if !sort.SliceIsSorted(base, func(i, j int) bool { return base[i].Path < base[j].Path }) {
+		base = append([]source.Entry(nil), installed...)
+		sort.Slice(base, func(i, j int) bool { return base[i].Path < base[j].Path })
+	}
 	w := s.newWalk(t.Commit)
 	w.known, w.base = known, base
 	w.subtrees = []treeRef{{sha: t.Commit}}
@@ -93,24 +96,29 @@ func (w *treeWalk) reuse(prefix string) {
 // folder path with a trailing slash ("" is the root). It returns nil when
 // an entry cannot be part of a git tree (bad SHA-1 or mode).
 func treeSHAs(files []source.Entry) map[string]string {
+	// One item per installed file, held until its folder is hashed: kept
+	// small and without pointers but the name (a substring of the path).
 	type item struct {
 		name string
-		mode string
-		sha  []byte
+		mode uint32
+		sha  [sha1.Size]byte
 	}
+	const modeDir = 0o40000
 	dirs := map[string][]item{"": nil}
 	for _, e := range files {
-		sha, err := hex.DecodeString(e.BlobSHA1)
-		if err != nil || len(sha) != sha1.Size || validPath(e.Path) != nil {
+		var sha [sha1.Size]byte
+		if len(e.BlobSHA1) != 2*sha1.Size {
 			return nil
 		}
-		var mode string
+		if _, err := hex.Decode(sha[:], []byte(e.BlobSHA1)); err != nil || validPath(e.Path) != nil {
+			return nil
+		}
 		switch e.Mode {
 		case source.ModeFile, source.ModeExecutable, source.ModeSymlink:
-			mode = strconv.FormatUint(uint64(e.Mode), 8)
 		default:
 			return nil
 		}
+		mode := e.Mode
 		dir, name := path.Split(e.Path)
 		// Every ancestor folder exists (created with the first file in it).
 		for d := dir; d != ""; d, _ = path.Split(strings.TrimSuffix(d, "/")) {
@@ -139,7 +147,7 @@ func treeSHAs(files []source.Entry) map[string]string {
 		// git orders entries by name, a folder's name compared as if it
 		// ended with "/".
 		key := func(it item) string {
-			if it.mode == "40000" {
+			if it.mode == modeDir {
 				return it.name + "/"
 			}
 			return it.name
@@ -147,20 +155,22 @@ func treeSHAs(files []source.Entry) map[string]string {
 		sort.Slice(items, func(i, j int) bool { return key(items[i]) < key(items[j]) })
 		var body []byte
 		for _, it := range items {
-			body = append(body, it.mode...)
+			body = strconv.AppendUint(body, uint64(it.mode), 8)
 			body = append(body, ' ')
 			body = append(body, it.name...)
 			body = append(body, 0)
-			body = append(body, it.sha...)
+			body = append(body, it.sha[:]...)
 		}
 		h := sha1.New()
 		fmt.Fprintf(h, "tree %d\x00", len(body))
 		h.Write(body)
-		sum := h.Sum(nil)
-		out[d] = hex.EncodeToString(sum)
+		var sum [sha1.Size]byte
+		h.Sum(sum[:0])
+		out[d] = hex.EncodeToString(sum[:])
+		dirs[d] = nil // hashed: its items are no longer needed
 		if d != "" {
 			parent, name := path.Split(strings.TrimSuffix(d, "/"))
-			dirs[parent] = append(dirs[parent], item{name: name, mode: "40000", sha: sum})
+			dirs[parent] = append(dirs[parent], item{name: name, mode: modeDir, sha: sum})
 		}
 	}
 	return out

@@ -12,7 +12,6 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"sort"
 
 	"github.com/otafleet/ota/internal/fsx"
 	"github.com/otafleet/ota/internal/source"
@@ -24,33 +23,38 @@ var ErrNone = errors.New("no previous version is kept (rollback is possible afte
 
 // Source serves the previous version from the object store.
 type Source struct {
-	fs      fsx.FS
-	objects string
-	idx     state.Index
+	fs       fsx.FS
+	objects  string
+	stateDir string
+	version  source.Version
 }
 
-// New loads the previous index from stateDir.
+// New reads the previous version from stateDir. The file list is read again
+// by Tree, so it is not held for the whole rollback.
 func New(fsys fsx.FS, stateDir, objects string) (*Source, error) {
 	idx := state.ReadPrevious(fsys, stateDir)
 	if idx == nil {
 		return nil, ErrNone
 	}
-	return &Source{fs: fsys, objects: objects, idx: *idx}, nil
+	return &Source{fs: fsys, objects: objects, stateDir: stateDir, version: *idx.Version}, nil
 }
 
 // Version is the previous version.
-func (s *Source) Version() source.Version { return *s.idx.Version }
+func (s *Source) Version() source.Version { return s.version }
 
 func (s *Source) Resolve(ctx context.Context) (source.Target, error) {
-	return source.Target{Version: *s.idx.Version}, nil
+	return source.Target{Version: s.version}, nil
 }
 
 func (s *Source) Tree(ctx context.Context, t source.Target) ([]source.Entry, error) {
-	out := make([]source.Entry, 0, len(s.idx.Files))
-	for p, f := range s.idx.Files {
-		out = append(out, source.Entry{Path: p, Mode: f.Mode, Size: f.Size, BlobSHA1: f.SHA1})
+	idx := state.ReadPrevious(s.fs, s.stateDir)
+	if idx == nil || *idx.Version != s.version {
+		return nil, ErrNone
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	out := make([]source.Entry, 0, len(idx.Files))
+	for _, f := range idx.Files { // sorted by path
+		out = append(out, source.Entry{Path: f.Path, Mode: f.Mode, Size: f.Size, BlobSHA1: f.SHA1})
+	}
 	return out, nil
 }
 

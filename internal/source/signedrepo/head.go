@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"path"
@@ -46,6 +47,14 @@ func (tr *Trust) AcceptHead(ctx context.Context, data []byte, get Getter, log *s
 	if err != nil {
 		return source.Target{}, Unverified(err)
 	}
+	if t, ok := tr.heldTarget(vh, log); ok {
+		if ns := vh.Seen(seen); ns != seen {
+			if err := tr.Seen.Save(ns); err != nil {
+				return source.Target{}, fmt.Errorf("record highest version seen: %w", err)
+			}
+		}
+		return t, nil
+	}
 	rel, man, fresh, err := tr.manifest(ctx, vh, get, log)
 	if err != nil {
 		return source.Target{}, err
@@ -62,6 +71,47 @@ func (tr *Trust) AcceptHead(ctx context.Context, data []byte, get Getter, log *s
 		}
 	}
 	return target(rel), nil
+}
+
+// heldTarget returns the target of vh without reading its file list when
+// the manifest the device keeps is the one vh names (the usual check: the
+// head answered 304, or names the installed version): only the kept file's
+// SHA-256 is computed, streaming. The manifest is decoded, and verified
+// again against vh, when the target's files are first asked for.
+func (tr *Trust) heldTarget(vh *repo.VerifiedHead, log *slog.Logger) (source.Target, bool) {
+	sm, ok := tr.manifests().(ManifestSummer)
+	if !ok {
+		return source.Target{}, false
+	}
+	want := vh.Head.Manifest
+	sum, size, err := sm.Sum()
+	if err != nil || sum != want.SHA256 || size != want.Size {
+		return source.Target{}, false
+	}
+	h := vh.Head
+	lazy := &lazyRelease{load: func() (*repo.Release, error) {
+		held, err := tr.manifests().Load()
+		if err != nil {
+			return nil, err
+		}
+		if held == nil {
+			return nil, fmt.Errorf("manifest of version %d: the kept manifest is gone", h.Version)
+		}
+		rel, err := tr.Verifier.Manifest(vh, held)
+		if err != nil {
+			return nil, Unverified(err)
+		}
+		return rel, nil
+	}}
+	t := source.Target{
+		Version: source.Version{Ref: h.Ref, Commit: h.Commit, Number: h.Version},
+		Extra:   map[string]any{ExtraRelease: lazy},
+	}
+	if h.Rollout != nil {
+		t.Extra[ExtraRollout] = h.Rollout
+	}
+	log.Debug("the kept manifest is the head's; not decoded until needed", "version", h.Version)
+	return t, true
 }
 
 // manifest returns the release of vh and the manifest bytes it came from;
@@ -164,6 +214,13 @@ type ManifestStore interface {
 	Save([]byte) error
 }
 
+// ManifestSummer is implemented by a ManifestStore that can tell the kept
+// manifest's SHA-256 (hex) and size without holding it in memory; it
+// returns "" when none is kept.
+type ManifestSummer interface {
+	Sum() (sha256 string, size int64, err error)
+}
+
 // MemManifest is an in-memory ManifestStore.
 type MemManifest struct {
 	mu sync.Mutex
@@ -201,6 +258,24 @@ func (f FileManifest) Load() ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", f.Path, err)
 	}
 	return b, nil
+}
+
+// Sum hashes the kept manifest as it is read, in constant memory.
+func (f FileManifest) Sum() (string, int64, error) {
+	r, err := f.fs().Open(f.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", 0, nil
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("read %s: %w", f.Path, err)
+	}
+	defer r.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	if err != nil {
+		return "", 0, fmt.Errorf("read %s: %w", f.Path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 func (f FileManifest) Save(b []byte) error {

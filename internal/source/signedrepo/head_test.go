@@ -245,3 +245,36 @@ func TestLegacyThenHead(t *testing.T) {
 }
 
 func sha(b []byte) string { return repotest.SHA256(b) }
+
+// TestHeldManifestNotDecoded: when the kept manifest (a file) is the one the
+// head names, AcceptHead reads nothing and decodes nothing; the file list is
+// read, and verified against the head again, when first asked for.
+func TestHeldManifestNotDecoded(t *testing.T) {
+	f := publish3(t)
+	d := newDevice(f)
+	manPath := filepath.ToSlash(filepath.Join(t.TempDir(), "repo-manifest"))
+	d.trust.Manifests = signedrepo.FileManifest{Path: manPath}
+	first := d.mustResolve(t, 1, "manifests")
+	want, err := signedrepo.Tree(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := d.mustResolve(t, 1, "") // nothing fetched
+	if again.Tree != nil {
+		t.Fatalf("the file list was built at resolve: %d entries", len(again.Tree))
+	}
+	got, err := signedrepo.Tree(again)
+	if err != nil || len(got) != len(want) || got[3] != want[3] {
+		t.Fatalf("lazy tree: %d entries (want %d), %v", len(got), len(want), err)
+	}
+	// Changed after resolve: verified again against the head, refused.
+	lazy := d.mustResolve(t, 1, "")
+	if err := os.WriteFile(filepath.FromSlash(manPath), []byte("not it"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := signedrepo.Tree(lazy); !errors.Is(err, source.ErrUnverified) {
+		t.Fatalf("a kept manifest changed after resolve: %v", err)
+	}
+	// A kept manifest that is not the head's is not trusted for it.
+	d.mustResolve(t, 1, "manifest-deltas manifests")
+}

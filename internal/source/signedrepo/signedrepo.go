@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 
 	"github.com/otafleet/ota/internal/source"
 	"github.com/otafleet/ota/repo"
@@ -21,7 +22,7 @@ import (
 
 // Keys of source.Target.Extra set by signed sources.
 const (
-	ExtraRelease = "repo.release" // *repo.Release
+	ExtraRelease = "repo.release" // *repo.Release, or one decoded on first use (read it with Release)
 	ExtraRollout = "rollout"      // *repo.Rollout (absent when none)
 )
 
@@ -114,9 +115,36 @@ func Entries(rel *repo.Release) []source.Entry {
 	return out
 }
 
+// lazyRelease is the release of a verified head whose manifest the device
+// already holds: decoded on first use, so a check that finds the version
+// installed never reads or decodes the file list.
+type lazyRelease struct {
+	once sync.Once
+	load func() (*repo.Release, error)
+	rel  *repo.Release
+	err  error
+}
+
+func (l *lazyRelease) get() (*repo.Release, error) {
+	l.once.Do(func() { l.rel, l.err = l.load() })
+	return l.rel, l.err
+}
+
 // Release returns the verified release carried by t.
 func Release(t source.Target) (*repo.Release, error) {
-	rel, ok := t.Extra[ExtraRelease].(*repo.Release)
+	var rel *repo.Release
+	ok := true
+	switch r := t.Extra[ExtraRelease].(type) {
+	case *repo.Release:
+		rel = r
+	case *lazyRelease:
+		var err error
+		if rel, err = r.get(); err != nil {
+			return nil, err
+		}
+	default:
+		ok = false
+	}
 	if !ok || rel == nil || rel.Version != t.Number {
 		return nil, errors.New("target was not resolved by this signed repository source")
 	}
@@ -177,9 +205,16 @@ func (tr *Trust) PackItems(t source.Target, wants []source.Want) ([]repo.PackIte
 	if err != nil {
 		return nil, err
 	}
-	files := make(map[string]*repo.File, len(rel.Files))
+	// A map of the wanted paths (an update's few), not of the whole
+	// release: one pass over the file list finds them.
+	files := make(map[string]*repo.File, len(wants))
+	for _, w := range wants {
+		files[w.Entry.Path] = nil
+	}
 	for i := range rel.Files {
-		files[rel.Files[i].Path] = &rel.Files[i]
+		if _, ok := files[rel.Files[i].Path]; ok {
+			files[rel.Files[i].Path] = &rel.Files[i]
+		}
 	}
 	pw := make([]repo.PackWant, 0, len(wants))
 	for _, w := range wants {
